@@ -1,0 +1,85 @@
+"""The one definition of names and settings of the pipeline.
+
+The DAGs (Variable defaults), the local stack's bootstrap, the AWS templates' tests and the scripts
+all read this module, so a name changes in one place only. Standard library only: MWAA imports it
+from the DAGs folder and Glue's Python shell imports it on Python 3.9.
+"""
+from __future__ import annotations
+
+PROJECT = "music-streaming"
+DEFAULT_REGION = "us-east-1"
+
+REALTIME_DAG_ID = "music_streaming_realtime_pipeline"
+DAILY_DAG_ID = "music_streaming_pipeline"
+LAMBDA_FUNCTION_NAME = "trigger_dag_lambda"
+MWAA_ENVIRONMENT_NAME = "music-streaming-airflow"
+
+# Airflow Variables of the realtime design, with the defaults the DAGs fall back to.
+VARIABLE_DEFAULTS: dict[str, object] = {
+    "dag_owner": "data-engineering-team",
+    "notification_emails": ["data-engineering@example.com"],
+    "aws_region": DEFAULT_REGION,
+    "raw_data_bucket": f"{PROJECT}-raw",
+    "processed_bucket": f"{PROJECT}-processed",
+    "quarantine_bucket": f"{PROJECT}-quarantine",
+    "archive_bucket": f"{PROJECT}-archive",
+    "scripts_bucket": f"{PROJECT}-glue-assets",
+    "dynamodb_table_name": f"{PROJECT}-kpis",
+    "validation_job_name": "music_streaming_validation",
+    "etl_job_name": "music_streaming_etl_complete",
+    "dag_id": REALTIME_DAG_ID,
+    # Fraction of malformed rows a file may hold and still pass validation (bad rows are then
+    # dropped by the ETL job and counted). 0 = any bad row fails the file.
+    "max_bad_row_ratio": 0.0,
+}
+
+FILE_TRACKER_SUFFIX = "_file_tracker"
+
+
+def file_tracker_table(kpi_table: str) -> str:
+    return kpi_table + FILE_TRACKER_SUFFIX
+
+
+# Object layout inside the buckets.
+SCRIPTS_PREFIX = "scripts/"
+PACKAGE_ARCHIVE_NAME = "music_streaming.zip"
+STATE_KEY = "state/processed_streams.json"
+
+# Glue job definitions (Glue 5.0, as in the designs: G.1X, 2 workers, 60 min, 3 concurrent runs).
+GLUE_VERSION = "5.0"
+PYTHON_SHELL_GLUE_VERSION = "3.0"
+GLUE_JOBS: dict[str, dict[str, object]] = {
+    "validation": {
+        "name": VARIABLE_DEFAULTS["validation_job_name"],
+        "command": "pythonshell",
+        "python_version": "3.9",
+        "script": "music_streaming_validation.py",
+        "max_capacity": 0.0625,
+        "timeout_minutes": 60,
+        "max_concurrent_runs": 3,
+    },
+    "etl": {
+        "name": VARIABLE_DEFAULTS["etl_job_name"],
+        "command": "glueetl",
+        "python_version": "3",
+        "script": "etl_streaming_pipeline_complete.py",
+        "worker_type": "G.1X",
+        "number_of_workers": 2,
+        "timeout_minutes": 60,
+        "max_concurrent_runs": 3,
+    },
+}
+
+# Spark settings the ETL job is tuned with; passed as Glue `--conf` / spark-submit `--conf`.
+SPARK_CONF: dict[str, str] = {
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+}
+
+
+def settings(overrides: dict[str, object] | None = None) -> dict[str, object]:
+    """Variable defaults with overrides applied (e.g. from the environment of a local stack)."""
+    merged = dict(VARIABLE_DEFAULTS)
+    merged.update(overrides or {})
+    return merged

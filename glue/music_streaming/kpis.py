@@ -1,0 +1,165 @@
+"""The six daily per-genre KPIs as pure DataFrame-in/DataFrame-out functions (PySpark).
+
+Definitions (all per day of ``listen_time`` and per genre, over plays of known tracks):
+1. listen_count: plays.  2. unique_listeners: distinct users.  3. total_listening_time_ms: sum of the
+played track's ``duration_ms``.  4. avg_listening_time_per_user_ms: (3) / (2).  5. top 3 songs per
+genre and day by plays (ties: lower track_id first).  6. top 5 genres per day by listen_count (ties:
+genre name). A stream event is identified by (user_id, track_id, listen_time): duplicates across
+files and batches count once.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+UNKNOWN_GENRE = "unknown"
+TOP_SONGS_PER_GENRE = 3
+TOP_GENRES_PER_DAY = 5
+STREAM_KEY = ["user_id", "track_id", "listen_time"]
+SPARK_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
+
+
+def _trimmed(name: str) -> Column:
+    value = F.trim(F.col(name))
+    return F.when(value == "", None).otherwise(value)
+
+
+def typed_streams(raw: DataFrame) -> DataFrame:
+    """Raw string streams -> user_id, track_id, listen_time (timestamp), listen_date (date).
+
+    Fields that do not parse become null; ``split_streams`` sets those rows aside.
+    """
+    listen_time = F.to_timestamp(F.trim(F.col("listen_time")), SPARK_TIMESTAMP_FORMAT)
+    return raw.select(
+        _trimmed("user_id").alias("user_id"),
+        _trimmed("track_id").alias("track_id"),
+        listen_time.alias("listen_time"),
+    ).withColumn("listen_date", F.to_date("listen_time"))
+
+
+def split_streams(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(valid streams without duplicate events, rejected rows)."""
+    ok = (F.col("user_id").isNotNull() & F.col("track_id").isNotNull()
+          & F.col("listen_time").isNotNull())
+    return typed.filter(ok).dropDuplicates(STREAM_KEY), typed.filter(~ok)
+
+
+def song_dimension(raw_songs: DataFrame) -> DataFrame:
+    """One row per track_id: genre, track_name, artists, duration_ms.
+
+    The Spotify layout lists a track once per genre it belongs to; counting a play under each would
+    inflate totals, so a track counts under one genre, chosen deterministically (alphabetical).
+    """
+    duration = F.col("duration_ms").cast(T.LongType()) if "duration_ms" in raw_songs.columns \
+        else F.lit(None).cast(T.LongType())
+    songs = raw_songs.select(
+        _trimmed("track_id").alias("track_id"),
+        F.struct(
+            _trimmed("track_genre").alias("genre"),
+            F.col("track_name").alias("track_name"),
+            F.col("artists").alias("artists"),
+            duration.alias("duration_ms"),
+        ).alias("song"),
+    ).filter(F.col("track_id").isNotNull() & F.col("song.genre").isNotNull())
+    return songs.groupBy("track_id").agg(F.min("song").alias("song")).select("track_id", "song.*")
+
+
+def user_dimension(raw_users: DataFrame) -> DataFrame:
+    """One row per user_id; a user listed twice keeps the smallest record, so reruns agree."""
+    age = F.col("user_age").cast(T.IntegerType())
+    users = raw_users.select(
+        _trimmed("user_id").alias("user_id"),
+        F.struct(F.col("user_name").alias("user_name"), age.alias("user_age"),
+                 _trimmed("user_country").alias("user_country")).alias("user"),
+    ).filter(F.col("user_id").isNotNull())
+    return users.groupBy("user_id").agg(F.min("user").alias("user")).select("user_id", "user.*")
+
+
+def latest_reference(versions: DataFrame, key: str) -> DataFrame:
+    """Reference rows stored per batch (column ``ingested_at``) -> the newest row of each key."""
+    newest = Window.partitionBy(key).orderBy(F.col("ingested_at").desc(), F.col("batch_id").desc())
+    return (versions.withColumn("_rank", F.row_number().over(newest))
+            .filter(F.col("_rank") == 1).drop("_rank", "ingested_at", "batch_id"))
+
+
+def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> DataFrame:
+    """Streams with the track's genre, name, artists, duration and flags for unknown track/user.
+
+    Reference tables are small next to streams, so they are broadcast (no shuffle of streams).
+    """
+    known_users = users.select("user_id", F.lit(True).alias("known_user"))
+    song_columns = songs.select("track_id", "genre", "track_name", "artists", "duration_ms",
+                                F.lit(True).alias("known_track"))
+    enriched = (streams.join(F.broadcast(song_columns), "track_id", "left")
+                .join(F.broadcast(known_users), "user_id", "left"))
+    return enriched.select(
+        "user_id", "track_id", "listen_time", "listen_date",
+        F.coalesce("genre", F.lit(UNKNOWN_GENRE)).alias("genre"),
+        "track_name", "artists", "duration_ms",
+        F.coalesce("known_track", F.lit(False)).alias("known_track"),
+        F.coalesce("known_user", F.lit(False)).alias("known_user"),
+    )
+
+
+def genre_daily_kpis(enriched: DataFrame) -> DataFrame:
+    """KPIs 1-4: listen_date, genre, listen_count, unique_listeners, total_listening_time_ms,
+    avg_listening_time_per_user_ms (per listener, not per play)."""
+    per_user = (enriched.filter("known_track")
+                .groupBy("listen_date", "genre", "user_id")
+                .agg(F.count(F.lit(1)).alias("plays"),
+                     F.coalesce(F.sum("duration_ms"), F.lit(0)).alias("listening_ms")))
+    per_genre = per_user.groupBy("listen_date", "genre").agg(
+        F.sum("plays").alias("listen_count"),
+        F.count(F.lit(1)).alias("unique_listeners"),
+        F.sum("listening_ms").alias("total_listening_time_ms"),
+    )
+    return per_genre.withColumn(
+        "avg_listening_time_per_user_ms",
+        F.col("total_listening_time_ms") / F.col("unique_listeners"))
+
+
+def top_songs(enriched: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) -> DataFrame:
+    """KPI 5: listen_date, genre, rank, track_id, track_name, artists, play_count."""
+    plays = (enriched.filter("known_track").groupBy("listen_date", "genre", "track_id")
+             .agg(F.count(F.lit(1)).alias("play_count")))
+    order = Window.partitionBy("listen_date", "genre").orderBy(
+        F.col("play_count").desc(), F.col("track_id").asc())
+    ranked = plays.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
+    names = songs.select("track_id", "track_name", "artists")
+    return ranked.join(F.broadcast(names), "track_id", "left").select(
+        "listen_date", "genre", "rank", "track_id", "track_name", "artists", "play_count")
+
+
+def top_genres(genre_kpis: DataFrame, n: int = TOP_GENRES_PER_DAY) -> DataFrame:
+    """KPI 6: listen_date, rank, genre, listen_count."""
+    order = Window.partitionBy("listen_date").orderBy(
+        F.col("listen_count").desc(), F.col("genre").asc())
+    return (genre_kpis.select("listen_date", "genre", "listen_count")
+            .withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
+            .select("listen_date", "rank", "genre", "listen_count"))
+
+
+def stream_quality(enriched: DataFrame) -> DataFrame:
+    """Per day: streams, and how many name an unknown track or user (reported, not dropped)."""
+    return enriched.groupBy("listen_date").agg(
+        F.count(F.lit(1)).alias("streams"),
+        F.sum(F.when(~F.col("known_track"), 1).otherwise(0)).alias("unknown_track_streams"),
+        F.sum(F.when(~F.col("known_user"), 1).otherwise(0)).alias("unknown_user_streams"),
+    )
+
+
+class DailyKpis(NamedTuple):
+    genre_daily: DataFrame
+    top_songs: DataFrame
+    top_genres: DataFrame
+    stream_quality: DataFrame
+
+
+def daily_kpis(enriched: DataFrame, songs: DataFrame) -> DailyKpis:
+    """All KPIs of the days present in ``enriched``."""
+    genre_daily = genre_daily_kpis(enriched)
+    return DailyKpis(genre_daily, top_songs(enriched, songs), top_genres(genre_daily),
+                     stream_quality(enriched))

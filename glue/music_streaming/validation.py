@@ -1,0 +1,170 @@
+"""Validation rules for one raw CSV file. Standard library only (runs on Glue Python shell 3.9).
+
+The input is an iterable of byte chunks so a large object is checked while it streams from S3,
+never held in memory whole.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections import Counter
+from datetime import datetime
+from typing import Iterable, Iterator, Optional
+
+from music_streaming import datasets
+
+VALID, INVALID = "valid", "invalid"
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_MAX_SAMPLE_CHARS = 200
+csv.field_size_limit(10 * 1024 * 1024)
+
+
+class _Utf8Lines:
+    """Decodes byte chunks as UTF-8 into lines (newline kept), remembering the byte offset."""
+
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks = chunks
+        self.bytes_read = 0
+        self.had_bom = False
+
+    def __iter__(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        pending = ""
+        first = True
+        for chunk in self._chunks:
+            try:
+                text = decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                raise UnicodeDecodeError(
+                    exc.encoding, exc.object, exc.start, exc.end,
+                    f"{exc.reason} at byte offset {self.bytes_read + exc.start}") from None
+            self.bytes_read += len(chunk)
+            if first and text:
+                first = False
+                if text.startswith("\ufeff"):
+                    self.had_bom = True
+                    text = text[1:]
+            pending += text
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                yield line + "\n"
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending
+
+
+def _row_problem(dataset: str, row: dict[str, str]) -> Optional[str]:
+    """The first rule a parsed data row breaks, or None."""
+    for column in datasets.ID_COLUMNS[dataset]:
+        if not (row.get(column) or "").strip():
+            return f"missing {column}"
+    for column in datasets.TIMESTAMP_COLUMNS.get(dataset, ()):
+        try:
+            datetime.strptime((row.get(column) or "").strip(), datasets.TIMESTAMP_FORMAT)
+        except ValueError:
+            return f"unparseable {column}"
+    for column in datasets.INTEGER_COLUMNS.get(dataset, ()):
+        value = (row.get(column) or "").strip()
+        if value and column in row and not _INTEGER.match(value):
+            return f"non-integer {column}"
+    for column in datasets.FLOAT_COLUMNS.get(dataset, ()):
+        value = (row.get(column) or "").strip()
+        if value and column in row:
+            try:
+                float(value)
+            except ValueError:
+                return f"non-numeric {column}"
+    return None
+
+
+def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float = 0.0,
+                 max_samples: int = 5) -> dict:
+    """Checks one raw CSV and returns its report entry (a JSON-ready dict).
+
+    A file is invalid when its dataset is unknown, it is empty, not UTF-8 or not CSV, lacks a
+    required column, has no data rows, or more than ``max_bad_row_ratio`` of its rows are bad.
+    """
+    dataset = datasets.dataset_of(key)
+    report: dict = {
+        "key": key, "dataset": dataset, "status": VALID, "errors": [], "columns": [],
+        "missing_columns": [], "row_count": 0, "bad_row_count": 0, "bad_rows_by_reason": {},
+        "bad_row_samples": [], "bytes": 0, "utf8_bom": False,
+    }
+    errors: list[str] = report["errors"]
+    if dataset is None:
+        errors.append("not a .csv under streams/, songs/ or users/")
+        report["status"] = INVALID
+        return report
+
+    lines = _Utf8Lines(chunks)
+    bad_reasons: Counter = Counter()
+    try:
+        reader = csv.reader(lines, strict=True)
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)  # leading blank lines
+        if header is None:
+            errors.append("empty file")
+        else:
+            columns = [name.strip() for name in header]
+            report["columns"] = columns
+            duplicated = sorted({c for c in columns if columns.count(c) > 1})
+            if duplicated:
+                errors.append(f"duplicate columns: {', '.join(duplicated)}")
+            missing = [c for c in datasets.REQUIRED_COLUMNS[dataset] if c not in columns]
+            report["missing_columns"] = missing
+            if missing:
+                errors.append(f"missing required columns: {', '.join(missing)}")
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line
+                report["row_count"] += 1
+                if len(fields) != len(columns):
+                    problem = f"expected {len(columns)} fields, got {len(fields)}"
+                elif missing:
+                    problem = None
+                else:
+                    problem = _row_problem(dataset, dict(zip(columns, fields)))
+                if problem:
+                    bad_reasons["wrong number of fields" if problem.startswith("expected")
+                                else problem] += 1
+                    if len(report["bad_row_samples"]) < max_samples:
+                        report["bad_row_samples"].append({
+                            "line": reader.line_num, "reason": problem,
+                            "row": ",".join(fields)[:_MAX_SAMPLE_CHARS]})
+            if report["row_count"] == 0 and not missing:
+                errors.append("no data rows (header only)")
+    except UnicodeDecodeError as exc:
+        errors.append(f"not valid UTF-8: {exc.reason}")
+    except csv.Error as exc:
+        errors.append(f"not parseable as CSV near line {reader.line_num}: {exc}")
+
+    report["bytes"] = lines.bytes_read
+    report["utf8_bom"] = lines.had_bom
+    report["bad_row_count"] = sum(bad_reasons.values())
+    report["bad_rows_by_reason"] = dict(sorted(bad_reasons.items()))
+    rows, bad = report["row_count"], report["bad_row_count"]
+    if rows and bad / rows > max_bad_row_ratio:
+        errors.append(f"{bad} of {rows} rows are malformed "
+                      f"(allowed ratio {max_bad_row_ratio:g})")
+    if errors:
+        report["status"] = INVALID
+    return report
+
+
+def batch_report(batch_id: str, raw_bucket: str, files: list[dict], generated_at: str) -> dict:
+    """The batch's validation report: per-file entries and the overall status."""
+    invalid = [f["key"] for f in files if f["status"] != VALID]
+    if not files:
+        status, reason = INVALID, "the batch holds no files"
+    elif invalid:
+        status, reason = INVALID, f"{len(invalid)} of {len(files)} files are invalid"
+    else:
+        status, reason = VALID, f"all {len(files)} files are valid"
+    return {
+        "batch_id": batch_id, "raw_data_bucket": raw_bucket, "generated_at": generated_at,
+        "status": status, "summary": reason, "file_count": len(files),
+        "valid_files": [f["key"] for f in files if f["status"] == VALID],
+        "invalid_files": invalid, "files": files,
+    }
