@@ -83,3 +83,37 @@ def settings(overrides: dict[str, object] | None = None) -> dict[str, object]:
     merged = dict(VARIABLE_DEFAULTS)
     merged.update(overrides or {})
     return merged
+
+
+# DynamoDB tables. KPI items have deterministic keys (see dynamo_items), so a rerun overwrites.
+KPI_DATE_INDEX = "date-index"
+
+
+def kpi_table_definition(table_name: str) -> dict:
+    """CreateTable arguments of the KPI table (local bootstrap, daily DAG and AWS template)."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "date", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                      {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": KPI_DATE_INDEX,
+            "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"},
+                          {"AttributeName": "pk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    }
+
+
+def file_tracker_table_definition(table_name: str) -> dict:
+    return {
+        "TableName": file_tracker_table(table_name),
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "file_key", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "file_key", "KeyType": "HASH"}],
+    }

@@ -9,7 +9,7 @@ files and batches count once.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -27,24 +27,28 @@ def _trimmed(name: str) -> Column:
     return F.when(value == "", None).otherwise(value)
 
 
-def typed_streams(raw: DataFrame) -> DataFrame:
-    """Raw string streams -> user_id, track_id, listen_time (timestamp), listen_date (date).
-
-    Fields that do not parse become null; ``split_streams`` sets those rows aside.
+def typed_streams(raw: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """Raw string streams -> user_id, track_id, listen_time (timestamp), listen_date (date), plus
+    the ``keep`` columns. Fields that do not parse become null; ``split_streams`` sets those aside.
     """
     listen_time = F.to_timestamp(F.trim(F.col("listen_time")), SPARK_TIMESTAMP_FORMAT)
     return raw.select(
+        *keep,
         _trimmed("user_id").alias("user_id"),
         _trimmed("track_id").alias("track_id"),
         listen_time.alias("listen_time"),
     ).withColumn("listen_date", F.to_date("listen_time"))
 
 
+def is_valid_stream() -> Column:
+    return (F.col("user_id").isNotNull() & F.col("track_id").isNotNull()
+            & F.col("listen_time").isNotNull())
+
+
 def split_streams(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(valid streams without duplicate events, rejected rows)."""
-    ok = (F.col("user_id").isNotNull() & F.col("track_id").isNotNull()
-          & F.col("listen_time").isNotNull())
-    return typed.filter(ok).dropDuplicates(STREAM_KEY), typed.filter(~ok)
+    return typed.filter(is_valid_stream()).dropDuplicates(STREAM_KEY), \
+        typed.filter(~is_valid_stream())
 
 
 def song_dimension(raw_songs: DataFrame) -> DataFrame:

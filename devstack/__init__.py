@@ -1,0 +1,1 @@
+"""The Docker-free local stack: emulator processes, Glue-like job execution, bootstrap."""

@@ -1,0 +1,66 @@
+"""Command lines that run a Glue job script the way Glue does: ``glueetl`` with spark-submit,
+``pythonshell`` with python, arguments as ``--key value``, S3A settings from outside the script."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from devstack import emulator, paths
+from music_streaming import config
+
+S3A_STATIC = {
+    "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    "spark.hadoop.fs.s3a.path.style.access": "true",
+    "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+    "spark.hadoop.fs.s3a.aws.credentials.provider":
+        "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "spark.hadoop.fs.s3a.change.detection.mode": "none",
+    "spark.hadoop.fs.s3a.fast.upload": "true",
+    "spark.hadoop.fs.s3a.committer.magic.enabled": "false",
+}
+
+
+def spark_conf(endpoint: str) -> dict[str, str]:
+    return {**S3A_STATIC, **config.SPARK_CONF,
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.access.key": emulator.LOCAL_ACCESS_KEY,
+            "spark.hadoop.fs.s3a.secret.key": emulator.LOCAL_SECRET_KEY,
+            "spark.ui.enabled": "false",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.driver.memory": os.environ.get("LOCAL_GLUE_DRIVER_MEMORY", "2g")}
+
+
+def hadoop_jars() -> list[Path]:
+    jars = sorted(paths.JARS_DIR.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"no hadoop-aws jars in {paths.JARS_DIR}: run scripts/install")
+    return jars
+
+
+def job_arguments(arguments: Mapping[str, str]) -> list[str]:
+    argv: list[str] = []
+    for key, value in arguments.items():
+        argv += [key if key.startswith("--") else f"--{key}", str(value)]
+    return argv
+
+
+def command(job_type: str, script: Path, extra_py_files: list[Path],
+            arguments: Mapping[str, str], endpoint: str) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment) for one job run."""
+    env = {**os.environ, **emulator.aws_env(endpoint), "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYSPARK_PYTHON": str(paths.VENV_BIN / "python"),
+           "PATH": f"{paths.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONUNBUFFERED": "1"}
+    if job_type == "pythonshell":
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in extra_py_files)
+        return [str(paths.VENV_BIN / "python"), str(script), *job_arguments(arguments)], env
+    if job_type != "glueetl":
+        raise ValueError(f"unsupported job type {job_type!r}")
+    argv = [str(paths.VENV_BIN / "spark-submit"), "--master", "local[2]",
+            "--jars", ",".join(str(j) for j in hadoop_jars())]
+    if extra_py_files:
+        argv += ["--py-files", ",".join(str(p) for p in extra_py_files)]
+    for key, value in spark_conf(endpoint).items():
+        argv += ["--conf", f"{key}={value}"]
+    return [*argv, str(script), *job_arguments(arguments)], env
