@@ -121,8 +121,10 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
     raw_bucket, processed, batch_id = (args["raw_data_bucket"], args["processed_bucket"],
                                        args["batch_id"])
     report = aws.read_json(s3, processed, layout.validation_report_key(batch_id))
-    if report["status"] != "valid":
-        raise RuntimeError(f"batch {batch_id} did not pass validation: {report['summary']}")
+    if not report["valid_files"]:
+        raise RuntimeError(f"batch {batch_id} has no valid file: {report['summary']}")
+    if report["invalid_files"]:  # quarantined by validation; the valid files go on
+        log.warning("batch %s: skipping invalid files %s", batch_id, report["invalid_files"])
     by_dataset = defaultdict(list)
     for key in report["valid_files"]:
         by_dataset[datasets.dataset_of(key)].append(key)

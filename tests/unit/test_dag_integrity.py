@@ -1,0 +1,129 @@
+"""DAG integrity: both DAGs load, with the designs' task ids, edges, retries and schedules, and
+without touching Variables at parse time."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from devstack import paths
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    from airflow.models import Variable
+    from airflow.sdk import Variable as SdkVariable
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("Variable read while parsing a DAG file")
+
+    saved = (Variable.get, SdkVariable.get)
+    Variable.get = SdkVariable.get = forbidden
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+
+        return DagBag(dag_folder=str(paths.DAGS_DIR))
+    finally:
+        Variable.get, SdkVariable.get = saved
+
+
+def edges(dag) -> set[tuple[str, str]]:
+    return {(task.task_id, down) for task in dag.tasks for down in task.downstream_task_ids}
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == {"music_streaming_realtime_pipeline", "music_streaming_pipeline"}
+
+
+def test_realtime_dag_structure(dagbag):
+    dag = dagbag.dags["music_streaming_realtime_pipeline"]
+    assert dag.schedule is None or str(dag.timetable.summary) in ("None",)
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert set(dag.task_ids) == {
+        "start", "validate_data_quality", "check_validation_status", "realtime_etl_processing",
+        "write_to_dynamodb", "archive_processed_files", "success_end", "validation_failed_end"}
+    assert edges(dag) == {
+        ("start", "validate_data_quality"),
+        ("validate_data_quality", "check_validation_status"),
+        ("check_validation_status", "realtime_etl_processing"),
+        ("check_validation_status", "validation_failed_end"),
+        ("realtime_etl_processing", "write_to_dynamodb"),
+        ("write_to_dynamodb", "archive_processed_files"),
+        ("archive_processed_files", "success_end"),
+    }
+
+
+def test_realtime_dag_defaults(dagbag):
+    dag = dagbag.dags["music_streaming_realtime_pipeline"]
+    for task in dag.tasks:
+        assert task.retries == 2, task.task_id
+        assert task.retry_delay == timedelta(minutes=5)
+        assert task.on_failure_callback, f"{task.task_id} sends no failure notification"
+
+
+def test_glue_tasks_use_the_provider_operator(dagbag):
+    from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
+
+    dag = dagbag.dags["music_streaming_realtime_pipeline"]
+    glue = {t.task_id: t for t in dag.tasks if isinstance(t, GlueJobOperator)}
+    assert set(glue) == {"validate_data_quality", "realtime_etl_processing",
+                         "write_to_dynamodb", "archive_processed_files"}
+    assert {glue[t].script_args["--task_type"] for t in glue if t != "validate_data_quality"} == \
+        {"full_etl", "dynamodb_only", "archiving_only"}
+    # names come from Variables at run time
+    assert "var.value.get('etl_job_name'" in glue["realtime_etl_processing"].job_name
+
+
+def test_daily_dag_structure(dagbag):
+    dag = dagbag.dags["music_streaming_pipeline"]
+    assert set(dag.task_ids) == {
+        "validate_aws_connection", "cleanup_s3_scripts", "init_s3_structure",
+        "verify_glue_scripts", "check_for_new_streams", "check_reference_data_updates",
+        "prepare_data_for_processing", "run_glue_job.validation", "prepare_kpi_job",
+        "run_glue_job.kpi", "prepare_dynamodb_job", "ensure_dynamodb_table",
+        "run_glue_job.dynamodb", "archive_processed_data", "update_processed_files"}
+    assert edges(dag) == {
+        ("validate_aws_connection", "cleanup_s3_scripts"),
+        ("cleanup_s3_scripts", "init_s3_structure"),
+        ("init_s3_structure", "verify_glue_scripts"),
+        ("verify_glue_scripts", "check_for_new_streams"),
+        ("check_for_new_streams", "check_reference_data_updates"),
+        ("check_reference_data_updates", "prepare_data_for_processing"),
+        ("prepare_data_for_processing", "run_glue_job.validation"),
+        ("run_glue_job.validation", "prepare_kpi_job"),
+        ("prepare_kpi_job", "run_glue_job.kpi"),
+        ("run_glue_job.kpi", "prepare_dynamodb_job"),
+        ("verify_glue_scripts", "ensure_dynamodb_table"),
+        ("ensure_dynamodb_table", "run_glue_job.dynamodb"),
+        ("prepare_dynamodb_job", "run_glue_job.dynamodb"),
+        ("run_glue_job.dynamodb", "archive_processed_data"),
+        ("archive_processed_data", "update_processed_files"),
+    }
+    assert dag.get_task("validate_aws_connection").execution_timeout == timedelta(minutes=5)
+    assert dag.get_task("validate_aws_connection").retries == 3
+    assert {"music", "streaming", "etl"} <= set(dag.tags)
+
+
+def test_every_dag_has_tags_and_owner(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags
+        assert all(task.owner == "data-engineering-team" for task in dag.tasks)
+
+
+def test_batch_id_macro():
+    from datetime import datetime, timezone
+    from types import SimpleNamespace
+
+    import music_streaming_tasks as t
+
+    moment = datetime(2024, 6, 1, 12, 30, 5, tzinfo=timezone.utc)
+    manual = SimpleNamespace(conf={}, logical_date=None, run_after=moment)
+    assert t.batch_id_for(manual) == "20240601-20240601T123005"
+    assert t.processing_date_for(manual) == "2024-06-01"
+    assert t.batch_id_for(SimpleNamespace(conf={"batch_id": "b-1"}, logical_date=moment,
+                                          run_after=moment)) == "b-1"
