@@ -64,3 +64,18 @@ def command(job_type: str, script: Path, extra_py_files: list[Path],
     for key, value in spark_conf(endpoint).items():
         argv += ["--conf", f"{key}={value}"]
     return [*argv, str(script), *job_arguments(arguments)], env
+
+
+def run(job: str, arguments: Mapping[str, str], endpoint: str, package_zip: Path,
+        log_path: Path, timeout: float = 3600):
+    """Runs pipeline job ``job`` (a key of config.GLUE_JOBS) to completion; output goes to log_path."""
+    import subprocess
+
+    spec = config.GLUE_JOBS[job]
+    argv, env = command(str(spec["command"]), paths.JOBS_DIR / str(spec["script"]), [package_zip],
+                        arguments, endpoint)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        result = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                timeout=timeout, stdin=subprocess.DEVNULL)
+    return result.returncode

@@ -147,16 +147,17 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
             summary["files"][key_of(row["_source_file"], raw_bucket)] = {"dataset": datasets.STREAMS, "rows": row["rows"],
                                      "rejected_rows": row["rejected"]}
         valid, _rejected = kpis.split_streams(typed)
-        batch = kpis.enrich_streams(valid.drop("_source_file"), songs, users)
-        # Replaces this batch's output only: a rerun overwrites, other batches stay.
-        (batch.write.mode("overwrite").partitionBy("genre")
+        batch = kpis.enrich_streams(valid.drop("_source_file"), songs, users).persist(
+            StorageLevel.MEMORY_AND_DISK)
+        touched_days.update(r["listen_date"] for r in
+                            batch.select("listen_date").distinct().collect())
+        # One file per genre directory: fewer, larger objects than one per task and genre.
+        # Overwrite replaces this batch's output only: a rerun never appends a copy.
+        (batch.repartition("genre").write.mode("overwrite").partitionBy("genre")
          .parquet(layout.s3_url(processed, layout.processed_batch_prefix(
              args["processing_date"], batch_id))))
+        batch.unpersist()
         typed.unpersist()
-        touched_days.update(r["listen_date"] for r in
-                            spark.read.parquet(layout.s3_url(processed, layout.processed_batch_prefix(
-                                args["processing_date"], batch_id)))
-                            .select("listen_date").distinct().collect())
     if new_reference and aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
         # New songs/users change the KPIs of every day whose streams name them.
         streams = spark.read.option("basePath", processed_root).parquet(processed_root)

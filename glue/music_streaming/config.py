@@ -71,10 +71,13 @@ GLUE_JOBS: dict[str, dict[str, object]] = {
 }
 
 # Spark settings the ETL job is tuned with; passed as Glue `--conf` / spark-submit `--conf`.
+# Outputs are replaced per batch path (static overwrite); commit algorithm 2 halves the renames,
+# which are copies on S3.
 SPARK_CONF: dict[str, str] = {
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.adaptive.enabled": "true",
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
+    "spark.sql.parquet.mergeSchema": "false",
 }
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from devstack import bootstrap, emulator, glue_exec, package, paths
+from devstack import bootstrap, emulator, glue_exec, package
 from music_streaming import config
 
 pytestmark = pytest.mark.integration
@@ -80,12 +80,9 @@ class Stack:
         return aws.list_keys(self.s3, self[bucket_setting], [prefix])
 
     def run_job(self, job: str, arguments: dict) -> subprocess.CompletedProcess:
-        spec = config.GLUE_JOBS[job]
-        argv, env = glue_exec.command(str(spec["command"]), paths.JOBS_DIR / str(spec["script"]),
-                                      [self.package_zip], arguments, self.endpoint)
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
         log = self.log_dir / f"{job}-{uuid.uuid4().hex[:6]}.log"
-        log.write_text(result.stdout + "\n--- stderr ---\n" + result.stderr)
+        code = glue_exec.run(job, arguments, self.endpoint, self.package_zip, log, timeout=600)
+        result = subprocess.CompletedProcess([job], code, stdout=log.read_text(), stderr="")
         result.log_path = log
         return result
 

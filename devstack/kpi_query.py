@@ -1,0 +1,94 @@
+"""Prints the KPIs stored in DynamoDB: as tables, or with --json one JSON object per KPI item."""
+from __future__ import annotations
+
+import argparse
+import json
+from decimal import Decimal
+
+import boto3
+from boto3.dynamodb.conditions import Attr, Key
+
+from music_streaming import config, dynamo_items
+
+
+def fetch(table, date: str | None, genre: str | None) -> list[dict]:
+    if date and genre:
+        pages = [table.query(KeyConditionExpression=Key("pk").eq(dynamo_items.genre_pk(genre, date)))]
+        return pages[0]["Items"]
+    kwargs = ({"IndexName": config.KPI_DATE_INDEX, "KeyConditionExpression": Key("date").eq(date)}
+              if date else {})
+    if genre:
+        kwargs["FilterExpression"] = Attr("genre").eq(genre)
+    call = table.query if date else table.scan
+    items = []
+    while True:
+        page = call(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def table_text(title: str, headers: list[str], rows: list[list]) -> str:
+    cells = [headers] + [["" if v is None else str(_plain(v)) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [title, "  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
+    return "\n".join(lines)
+
+
+def render(items: list[dict]) -> str:
+    by_kind: dict[str, list[dict]] = {}
+    for item in items:
+        by_kind.setdefault(item["kpi"], []).append(item)
+    out = []
+    daily = sorted(by_kind.get(dynamo_items.GENRE_DAILY, []), key=lambda i: (i["date"], -i["listen_count"], i["genre"]))
+    if daily:
+        out.append(table_text("Genre KPIs per day (1-4)",
+                              ["date", "genre", "listens", "listeners", "total_ms", "avg_ms_per_user"],
+                              [[i["date"], i["genre"], i["listen_count"], i["unique_listeners"],
+                                i["total_listening_time_ms"], i["avg_listening_time_per_user_ms"]]
+                               for i in daily]))
+    songs = sorted(by_kind.get(dynamo_items.TOP_SONG, []), key=lambda i: (i["date"], i["genre"], i["rank"]))
+    if songs:
+        out.append(table_text("Top 3 songs per genre and day (5)",
+                              ["date", "genre", "rank", "plays", "track_id", "track", "artists"],
+                              [[i["date"], i["genre"], i["rank"], i["play_count"], i["track_id"],
+                                i.get("track_name"), i.get("artists")] for i in songs]))
+    genres = sorted(by_kind.get(dynamo_items.TOP_GENRE, []), key=lambda i: (i["date"], i["rank"]))
+    if genres:
+        out.append(table_text("Top 5 genres per day (6)", ["date", "rank", "genre", "listens"],
+                              [[i["date"], i["rank"], i["genre"], i["listen_count"]] for i in genres]))
+    quality = sorted(by_kind.get(dynamo_items.QUALITY, []), key=lambda i: i["date"])
+    if quality:
+        out.append(table_text("Streams per day with unknown track / user",
+                              ["date", "streams", "unknown_track", "unknown_user"],
+                              [[i["date"], i["streams"], i["unknown_track_streams"],
+                                i["unknown_user_streams"]] for i in quality]))
+    return "\n\n".join(out) if out else "no KPIs found"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--date", help="YYYY-MM-DD")
+    parser.add_argument("--genre")
+    parser.add_argument("--json", action="store_true", help="one JSON object per KPI item")
+    parser.add_argument("--table", default=config.VARIABLE_DEFAULTS["dynamodb_table_name"])
+    args = parser.parse_args()
+    items = fetch(boto3.resource("dynamodb").Table(args.table), args.date, args.genre)
+    if args.json:
+        for item in sorted(items, key=lambda i: (i["date"], i["pk"], i["sk"])):
+            print(json.dumps({k: _plain(v) for k, v in sorted(item.items())}, ensure_ascii=False))
+    else:
+        print(render(items))
+
+
+if __name__ == "__main__":
+    main()

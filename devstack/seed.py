@@ -1,0 +1,38 @@
+"""Uploads every CSV under a directory to the raw bucket, keys relative to the directory
+(``DIR/streams/a.csv`` -> ``streams/a.csv``), on whatever endpoint AWS_ENDPOINT_URL names."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import boto3
+
+from devstack import paths
+from music_streaming import config, datasets
+
+
+def seed(directory: Path, bucket: str) -> list[str]:
+    s3 = boto3.client("s3")
+    keys = []
+    for path in sorted(directory.rglob("*.csv")):
+        key = path.relative_to(directory).as_posix()
+        if datasets.dataset_of(key) is None:
+            print(f"skipping {path}: not under streams/, songs/ or users/")
+            continue
+        s3.upload_file(str(path), bucket, key)
+        print(f"uploaded s3://{bucket}/{key} ({path.stat().st_size} bytes)")
+        keys.append(key)
+    return keys
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("directory", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
+    parser.add_argument("--bucket", default=config.VARIABLE_DEFAULTS["raw_data_bucket"])
+    args = parser.parse_args()
+    if not seed(args.directory, args.bucket):
+        raise SystemExit(f"no CSV files under {args.directory}/{{streams,songs,users}}/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Both job scripts run exactly as Glue runs them (spark-submit / python, ``--key value``) against
+MiniStack over HTTP, reading s3:// paths through S3A."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_ok
+from devstack import paths
+from kpi_reference import expected_items, kpi_items_only
+from music_streaming import config, layout
+
+pytestmark = pytest.mark.integration
+PROCESSING_DATE = "2024-07-01"
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    """Three days of generated data, streams split over two files."""
+    out = tmp_path_factory.mktemp("generated")
+    subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"), str(out),
+                    "--streams", "20000", "--songs", "800", "--users", "300", "--days", "3",
+                    "--files", "2", "--seed", "7"], check=True)
+    return out
+
+
+def files(root: Path, dataset: str) -> list[Path]:
+    return sorted((root / dataset).glob("*.csv"))
+
+
+def run_batch(stack, batch_id: str, keys: list[str]) -> None:
+    assert_ok(stack.validate(batch_id, keys))
+    for task in ("full_etl", "dynamodb_only", "archiving_only"):
+        assert_ok(stack.etl(task, batch_id, PROCESSING_DATE))
+
+
+def test_sample_batch_through_all_tasks(stack):
+    keys = stack.upload_dir(paths.SAMPLE_DATA_DIR)
+    run_batch(stack, "b-sample", keys)
+
+    report = json.loads(stack.s3.get_object(
+        Bucket=stack["processed_bucket"],
+        Key=layout.validation_report_key("b-sample"))["Body"].read())
+    assert report["status"] == "valid" and sorted(report["valid_files"]) == keys
+
+    parquet = stack.keys("processed_bucket", layout.processed_batch_prefix(PROCESSING_DATE, "b-sample"))
+    assert any("/genre=" in k and k.endswith(".parquet") for k in parquet)
+
+    sample = paths.SAMPLE_DATA_DIR
+    expected = expected_items(files(sample, "streams"), files(sample, "songs"), files(sample, "users"))
+    assert kpi_items_only(stack.kpi_items()) == expected
+
+    tracker = stack.dynamodb.Table(config.file_tracker_table(stack["dynamodb_table_name"]))
+    tracked = {i["file_key"]: i for i in tracker.scan()["Items"]}
+    assert set(tracked) == {f"s3://{stack['raw_data_bucket']}/{k}" for k in keys}
+    assert {i["status"] for i in tracked.values()} == {"ARCHIVED"}
+    streams_item = tracked[f"s3://{stack['raw_data_bucket']}/streams/streams_01.csv"]
+    assert streams_item["row_count"] == 3000 and streams_item["rejected_rows"] == 0
+
+    assert stack.keys("raw_data_bucket") == []
+    assert stack.keys("archive_bucket") == sorted(f"archive/2024/07/01/{k}" for k in keys)
+
+
+def test_rerun_gives_the_same_outputs(stack):
+    keys = stack.upload_dir(paths.SAMPLE_DATA_DIR)
+    assert_ok(stack.validate("b-rerun", keys))
+    prefix = layout.processed_batch_prefix(PROCESSING_DATE, "b-rerun")
+    outputs = []
+    for _ in range(2):
+        assert_ok(stack.etl("full_etl", "b-rerun", PROCESSING_DATE))
+        assert_ok(stack.etl("dynamodb_only", "b-rerun", PROCESSING_DATE))
+        outputs.append((kpi_items_only(stack.kpi_items()),
+                        len([k for k in stack.keys("processed_bucket", prefix)
+                             if k.endswith(".parquet")])))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][1] > 0
+
+
+def test_two_files_of_the_same_days_give_the_union_and_redelivery_changes_nothing(stack, generated):
+    songs, users, streams = (files(generated, d) for d in ("songs", "users", "streams"))
+    first = [stack.put(f"{d}/{p.name}", p.read_bytes())
+             for d, p in (("songs", songs[0]), ("users", users[0]), ("streams", streams[0]))]
+    run_batch(stack, "b-1", first)
+    assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
+
+    run_batch(stack, "b-2", [stack.put("streams/late.csv", streams[1].read_bytes())])
+    union = expected_items(streams, songs, users)
+    assert kpi_items_only(stack.kpi_items()) == union
+
+    # the first file delivered again under another name: its events count once
+    run_batch(stack, "b-3", [stack.put("streams/again.csv", streams[0].read_bytes())])
+    assert kpi_items_only(stack.kpi_items()) == union
+
+
+def test_streams_before_their_songs_are_counted_once_songs_arrive(stack, generated):
+    songs, users, streams = (files(generated, d) for d in ("songs", "users", "streams"))
+    run_batch(stack, "b-streams", [stack.put("streams/s.csv", streams[0].read_bytes())])
+    quality = [i for i in stack.kpi_items() if i["kpi"] == "quality"]
+    assert quality and all(i["unknown_track_streams"] == i["streams"] for i in quality)
+    run_batch(stack, "b-ref", [stack.put("songs/s.csv", songs[0].read_bytes()),
+                               stack.put("users/u.csv", users[0].read_bytes())])
+    assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
+
+
+def test_invalid_file_is_reported_and_quarantined(stack):
+    good = stack.put("streams/good.csv", b"user_id,track_id,listen_time\nu1,t1,2024-06-01 10:00:00\n")
+    bad = stack.put("streams/bad.csv", b"user_id,listen_time\nu1,2024-06-01 10:00:00\n")
+    result = stack.validate("b-bad", [good, bad])
+    assert result.returncode == 1, "an invalid batch must fail the job"
+
+    report = json.loads(stack.s3.get_object(Bucket=stack["processed_bucket"],
+                                            Key=layout.validation_report_key("b-bad"))["Body"].read())
+    assert report["status"] == "invalid" and report["invalid_files"] == [bad]
+    [entry] = [f for f in report["files"] if f["key"] == bad]
+    assert entry["missing_columns"] == ["track_id"]
+    quarantined = layout.quarantine_key("b-bad", bad)
+    assert entry["quarantined_to"] == f"s3://{stack['quarantine_bucket']}/{quarantined}"
+    assert sorted(stack.keys("quarantine_bucket")) == [quarantined, quarantined + ".reason.json"]
+    head = stack.s3.head_object(Bucket=stack["quarantine_bucket"], Key=quarantined)
+    assert "track_id" in head["Metadata"]["reason"]
+    assert stack.keys("raw_data_bucket") == [good], "bad file must leave raw only after its copy"
+
+    # a rerun of the same batch reports the same verdict and loses nothing
+    again = stack.validate("b-bad", [good, bad], fail_on_invalid="false")
+    assert again.returncode == 0
+    report = json.loads(stack.s3.get_object(Bucket=stack["processed_bucket"],
+                                            Key=layout.validation_report_key("b-bad"))["Body"].read())
+    assert report["invalid_files"] == [bad]
+    assert "quarantined earlier" in report["files"][0]["errors"][0] or \
+        "quarantined earlier" in report["files"][1]["errors"][0]
+
+
+def test_archiving_refuses_files_whose_kpis_are_not_written(stack):
+    keys = stack.upload_dir(paths.SAMPLE_DATA_DIR)
+    assert_ok(stack.validate("b-early", keys))
+    assert_ok(stack.etl("full_etl", "b-early", PROCESSING_DATE))
+    result = stack.etl("archiving_only", "b-early", PROCESSING_DATE)
+    assert result.returncode != 0
+    assert "are not written" in result.stdout
+    assert sorted(stack.keys("raw_data_bucket")) == sorted(keys)
+    assert stack.keys("archive_bucket") == []
