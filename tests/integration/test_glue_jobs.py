@@ -11,7 +11,7 @@ import pytest
 
 from conftest import assert_ok
 from devstack import paths
-from kpi_reference import expected_items, kpi_items_only
+from devstack.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import config, layout
 
 pytestmark = pytest.mark.integration

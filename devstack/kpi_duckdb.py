@@ -1,5 +1,5 @@
-"""An independent computation of the six KPIs with DuckDB straight from the CSV files, used to check
-what the Spark job wrote to DynamoDB."""
+"""The six KPIs computed independently with DuckDB straight from the CSV files: the reference the
+tests check the Spark job against, and the baseline of the KPI benchmark."""
 from __future__ import annotations
 
 from pathlib import Path
