@@ -53,7 +53,7 @@ def run_spark(data: Path) -> dict:
     songs = kpis.song_dimension(read("songs", True)).cache()
     users = kpis.user_dimension(read("users", True))
     valid, _rejected = kpis.split_streams(kpis.typed_streams(read("streams", False)))
-    enriched = kpis.enrich_streams(valid, songs, users).cache()
+    enriched = kpis.enrich_streams(kpis.play_counts(valid), songs, users).cache()
     results = kpis.daily_kpis(enriched, songs)
     counts = {name: len(getattr(results, name).collect()) for name in results._fields}
     return {"seconds": time.monotonic() - started, "startup_seconds": session_s, "rows": counts}

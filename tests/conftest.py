@@ -1,3 +1,4 @@
+import logging
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,8 @@ for path in (ROOT / "glue", ROOT / "lambda" / "trigger_dag", ROOT / "airflow" / 
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# py4j logs at interpreter exit, after pytest closed its capture streams
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

@@ -147,7 +147,8 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
             summary["files"][key_of(row["_source_file"], raw_bucket)] = {"dataset": datasets.STREAMS, "rows": row["rows"],
                                      "rejected_rows": row["rejected"]}
         valid, _rejected = kpis.split_streams(typed)
-        batch = kpis.enrich_streams(valid.drop("_source_file"), songs, users).persist(
+        events = valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY)
+        batch = kpis.enrich_streams(events, songs, users).persist(
             StorageLevel.MEMORY_AND_DISK)
         touched_days.update(r["listen_date"] for r in
                             batch.select("listen_date").distinct().collect())
@@ -170,8 +171,8 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
     if touched_days:
         day_streams = (spark.read.option("basePath", processed_root).parquet(processed_root)
                        .filter(F.col("listen_date").isin(sorted(touched_days)))
-                       .select(*kpis.STREAM_KEY, "listen_date").dropDuplicates(kpis.STREAM_KEY))
-        enriched = kpis.enrich_streams(day_streams, songs, users).persist(
+                       .select(*kpis.STREAM_KEY, "listen_date"))
+        enriched = kpis.enrich_streams(kpis.play_counts(day_streams), songs, users).persist(
             StorageLevel.MEMORY_AND_DISK)
         results = kpis.daily_kpis(enriched, songs)
         for name in KPI_NAMES:

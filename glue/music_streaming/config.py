@@ -74,7 +74,7 @@ GLUE_JOBS: dict[str, dict[str, object]] = {
 # Outputs are replaced per batch path (static overwrite); commit algorithm 2 halves the renames,
 # which are copies on S3.
 SPARK_CONF: dict[str, str] = {
-    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.shuffle.partitions": "4",
     "spark.sql.adaptive.enabled": "true",
     "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
     "spark.sql.parquet.mergeSchema": "false",

@@ -46,9 +46,21 @@ def is_valid_stream() -> Column:
 
 
 def split_streams(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """(valid streams without duplicate events, rejected rows)."""
-    return typed.filter(is_valid_stream()).dropDuplicates(STREAM_KEY), \
-        typed.filter(~is_valid_stream())
+    """(valid streams, rejected rows)."""
+    return typed.filter(is_valid_stream()), typed.filter(~is_valid_stream())
+
+
+def play_counts(streams: DataFrame) -> DataFrame:
+    """Valid streams -> listen_date, track_id, user_id, plays, counting each event once.
+
+    Partitioning by (track_id, user_id) satisfies both the de-duplication on
+    (user_id, track_id, listen_time) and the grouping on (listen_date, track_id, user_id), so the
+    events are shuffled once, and every KPI afterwards works on these counts, not on events.
+    """
+    return (streams.repartition("track_id", "user_id")
+            .dropDuplicates(STREAM_KEY)
+            .groupBy("listen_date", "track_id", "user_id")
+            .agg(F.count(F.lit(1)).alias("plays")))
 
 
 def song_dimension(raw_songs: DataFrame) -> DataFrame:
@@ -90,17 +102,17 @@ def latest_reference(versions: DataFrame, key: str) -> DataFrame:
 
 
 def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> DataFrame:
-    """Streams with the track's genre, name, artists, duration and flags for unknown track/user.
-
-    Reference tables are small next to streams, so they are broadcast (no shuffle of streams).
-    """
+    """Streams (events, or the counts of ``play_counts``) with the track's genre, name, artists,
+    duration and flags for unknown track/user. Reference tables are small next to streams, so they
+    are broadcast (no shuffle of streams)."""
     known_users = users.select("user_id", F.lit(True).alias("known_user"))
     song_columns = songs.select("track_id", "genre", "track_name", "artists", "duration_ms",
                                 F.lit(True).alias("known_track"))
     enriched = (streams.join(F.broadcast(song_columns), "track_id", "left")
                 .join(F.broadcast(known_users), "user_id", "left"))
+    event_columns = [c for c in streams.columns if c not in ("user_id", "track_id")]
     return enriched.select(
-        "user_id", "track_id", "listen_time", "listen_date",
+        "user_id", "track_id", *event_columns,
         F.coalesce("genre", F.lit(UNKNOWN_GENRE)).alias("genre"),
         "track_name", "artists", "duration_ms",
         F.coalesce("known_track", F.lit(False)).alias("known_track"),
@@ -108,13 +120,14 @@ def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> Da
     )
 
 
-def genre_daily_kpis(enriched: DataFrame) -> DataFrame:
-    """KPIs 1-4: listen_date, genre, listen_count, unique_listeners, total_listening_time_ms,
-    avg_listening_time_per_user_ms (per listener, not per play)."""
-    per_user = (enriched.filter("known_track")
+def genre_daily_kpis(plays: DataFrame) -> DataFrame:
+    """KPIs 1-4 from enriched play counts: listen_date, genre, listen_count, unique_listeners,
+    total_listening_time_ms, avg_listening_time_per_user_ms (per listener, not per play)."""
+    per_user = (plays.filter("known_track")
                 .groupBy("listen_date", "genre", "user_id")
-                .agg(F.count(F.lit(1)).alias("plays"),
-                     F.coalesce(F.sum("duration_ms"), F.lit(0)).alias("listening_ms")))
+                .agg(F.sum("plays").alias("plays"),
+                     F.coalesce(F.sum(F.col("plays") * F.col("duration_ms")), F.lit(0))
+                     .alias("listening_ms")))
     per_genre = per_user.groupBy("listen_date", "genre").agg(
         F.sum("plays").alias("listen_count"),
         F.count(F.lit(1)).alias("unique_listeners"),
@@ -125,13 +138,14 @@ def genre_daily_kpis(enriched: DataFrame) -> DataFrame:
         F.col("total_listening_time_ms") / F.col("unique_listeners"))
 
 
-def top_songs(enriched: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) -> DataFrame:
-    """KPI 5: listen_date, genre, rank, track_id, track_name, artists, play_count."""
-    plays = (enriched.filter("known_track").groupBy("listen_date", "genre", "track_id")
-             .agg(F.count(F.lit(1)).alias("play_count")))
+def top_songs(plays: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) -> DataFrame:
+    """KPI 5 from enriched play counts: listen_date, genre, rank, track_id, track_name, artists,
+    play_count."""
+    per_track = (plays.filter("known_track").groupBy("listen_date", "genre", "track_id")
+                 .agg(F.sum("plays").alias("play_count")))
     order = Window.partitionBy("listen_date", "genre").orderBy(
         F.col("play_count").desc(), F.col("track_id").asc())
-    ranked = plays.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
+    ranked = per_track.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
     names = songs.select("track_id", "track_name", "artists")
     return ranked.join(F.broadcast(names), "track_id", "left").select(
         "listen_date", "genre", "rank", "track_id", "track_name", "artists", "play_count")
@@ -146,12 +160,14 @@ def top_genres(genre_kpis: DataFrame, n: int = TOP_GENRES_PER_DAY) -> DataFrame:
             .select("listen_date", "rank", "genre", "listen_count"))
 
 
-def stream_quality(enriched: DataFrame) -> DataFrame:
+def stream_quality(plays: DataFrame) -> DataFrame:
     """Per day: streams, and how many name an unknown track or user (reported, not dropped)."""
-    return enriched.groupBy("listen_date").agg(
-        F.count(F.lit(1)).alias("streams"),
-        F.sum(F.when(~F.col("known_track"), 1).otherwise(0)).alias("unknown_track_streams"),
-        F.sum(F.when(~F.col("known_user"), 1).otherwise(0)).alias("unknown_user_streams"),
+    return plays.groupBy("listen_date").agg(
+        F.sum("plays").alias("streams"),
+        F.sum(F.when(~F.col("known_track"), F.col("plays")).otherwise(0))
+        .alias("unknown_track_streams"),
+        F.sum(F.when(~F.col("known_user"), F.col("plays")).otherwise(0))
+        .alias("unknown_user_streams"),
     )
 
 
@@ -162,8 +178,8 @@ class DailyKpis(NamedTuple):
     stream_quality: DataFrame
 
 
-def daily_kpis(enriched: DataFrame, songs: DataFrame) -> DailyKpis:
-    """All KPIs of the days present in ``enriched``."""
-    genre_daily = genre_daily_kpis(enriched)
-    return DailyKpis(genre_daily, top_songs(enriched, songs), top_genres(genre_daily),
-                     stream_quality(enriched))
+def daily_kpis(plays: DataFrame, songs: DataFrame) -> DailyKpis:
+    """All KPIs of the days present in ``plays`` (enriched play counts)."""
+    genre_daily = genre_daily_kpis(plays)
+    return DailyKpis(genre_daily, top_songs(plays, songs), top_genres(genre_daily),
+                     stream_quality(plays))

@@ -43,7 +43,7 @@ def frames(spark):
     songs = kpis.song_dimension(songs_raw)
     users = kpis.user_dimension(users_raw)
     valid, rejected = kpis.split_streams(kpis.typed_streams(streams_raw))
-    enriched = kpis.enrich_streams(valid, songs, users)
+    enriched = kpis.enrich_streams(kpis.play_counts(valid), songs, users)
     return {"songs": songs, "users": users, "valid": valid, "rejected": rejected,
             "enriched": enriched}
 
@@ -52,9 +52,16 @@ def rows(df, *order):
     return [r.asDict() for r in df.orderBy(*order).collect()]
 
 
-def test_split_streams_rejects_bad_rows_and_drops_duplicate_events(frames):
+def test_split_streams_rejects_bad_rows(frames):
     assert frames["rejected"].count() == 2
-    assert frames["valid"].count() == 9
+    assert frames["valid"].count() == 10
+
+
+def test_play_counts_count_each_event_once(frames):
+    counts = {(r.listen_date, r.track_id, r.user_id): r.plays
+              for r in kpis.play_counts(frames["valid"]).collect()}
+    assert counts[(D1, "t1", "u1")] == 2  # three rows, one of them a duplicate event
+    assert sum(counts.values()) == 9
 
 
 def test_track_listed_under_two_genres_counts_once(frames):
@@ -87,7 +94,8 @@ def test_average_is_per_listener_not_per_play(spark):
          ("u1", "t1", "2024-06-01 10:02:00"), ("u2", "t1", "2024-06-01 10:03:00")],
         "user_id string, track_id string, listen_time string"))
     users = spark.createDataFrame([("u1",), ("u2",)], "user_id string")
-    [row] = kpis.genre_daily_kpis(kpis.enrich_streams(streams, songs, users)).collect()
+    [row] = kpis.genre_daily_kpis(
+        kpis.enrich_streams(kpis.play_counts(streams), songs, users)).collect()
     assert row.total_listening_time_ms == 400
     assert row.avg_listening_time_per_user_ms == 200.0  # per play it would be 100
 
@@ -146,7 +154,7 @@ def test_multi_batch_day_equals_union(spark, frames):
         valid.filter("listen_time >= '2024-06-01 12:00:00'")
     # the second batch re-delivers one event of the first: it must count once
     overlap = first.limit(1)
-    union = first.unionByName(second).unionByName(overlap).dropDuplicates(kpis.STREAM_KEY)
+    union = kpis.play_counts(first.unionByName(second).unionByName(overlap))
     merged = kpis.genre_daily_kpis(kpis.enrich_streams(union, frames["songs"], frames["users"]))
     whole = kpis.genre_daily_kpis(frames["enriched"])
     assert rows(merged, "listen_date", "genre") == rows(whole, "listen_date", "genre")
