@@ -39,7 +39,8 @@ def run_spark(data: Path) -> dict:
     started = time.monotonic()
     builder = SparkSession.builder.master("local[2]").appName("bench-kpis")
     for key, value in {**config.SPARK_CONF, "spark.ui.enabled": "false",
-                       "spark.driver.memory": "4g", "spark.sql.session.timeZone": "UTC"}.items():
+                       "spark.driver.memory": "4g", "spark.sql.session.timeZone": "UTC",
+                       "spark.ui.showConsoleProgress": "false"}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")

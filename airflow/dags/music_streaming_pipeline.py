@@ -15,8 +15,6 @@ from music_streaming import config
 RAW_BUCKET = t.var("raw_data_bucket")
 PROCESSED = t.var("processed_bucket")
 NEW_FILES = "{{ ti.xcom_pull(task_ids='prepare_data_for_processing')['keys_json'] }}"
-GLUE = {"aws_conn_id": t.AWS_CONN_ID, "region_name": t.var("aws_region"), "verbose": True,
-        "job_poll_interval": t.GLUE_POLL_SECONDS}
 
 with DAG(
     dag_id=config.DAILY_DAG_ID,
@@ -64,14 +62,18 @@ with DAG(
     with TaskGroup("run_glue_job") as run_glue_job:
         validation = GlueJobOperator(
             task_id="validation", job_name=t.var("validation_job_name"),
-            script_args=t.validation_args(RAW_BUCKET, NEW_FILES), **GLUE)
+            script_args=t.validation_args(RAW_BUCKET, NEW_FILES),
+        **t.GLUE_OPERATOR_ARGS)
         kpi = GlueJobOperator(task_id="kpi", job_name=t.var("etl_job_name"),
-                              script_args=t.etl_args("full_etl", RAW_BUCKET), **GLUE)
+                              script_args=t.etl_args("full_etl", RAW_BUCKET),
+        **t.GLUE_OPERATOR_ARGS)
         dynamodb = GlueJobOperator(task_id="dynamodb", job_name=t.var("etl_job_name"),
-                                   script_args=t.etl_args("dynamodb_only", RAW_BUCKET), **GLUE)
+                                   script_args=t.etl_args("dynamodb_only", RAW_BUCKET),
+        **t.GLUE_OPERATOR_ARGS)
     archive_processed_data = GlueJobOperator(
         task_id="archive_processed_data", job_name=t.var("etl_job_name"),
-        script_args=t.etl_args("archiving_only", RAW_BUCKET), **GLUE)
+        script_args=t.etl_args("archiving_only", RAW_BUCKET),
+        **t.GLUE_OPERATOR_ARGS)
     update_processed_files = PythonOperator(
         task_id="update_processed_files", python_callable=t.update_processed_files,
         op_kwargs={"processed_bucket": PROCESSED, "batch_id": t.BATCH_ID})

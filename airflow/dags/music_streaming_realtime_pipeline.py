@@ -18,8 +18,6 @@ from music_streaming import config
 RAW_BUCKET = ("{{ (dag_run.conf or {}).get('raw_data_bucket') or %s }}"
               % t.var_expression("raw_data_bucket"))
 BATCH_KEYS = "{{ (dag_run.conf or {}).get('keys', []) | tojson }}"
-GLUE = {"aws_conn_id": t.AWS_CONN_ID, "region_name": t.var("aws_region"), "verbose": True,
-        "job_poll_interval": t.GLUE_POLL_SECONDS}
 
 with DAG(
     dag_id=config.REALTIME_DAG_ID,
@@ -36,17 +34,21 @@ with DAG(
     start = EmptyOperator(task_id="start")
     validate = GlueJobOperator(
         task_id="validate_data_quality", job_name=t.var("validation_job_name"),
-        script_args=t.validation_args(RAW_BUCKET, BATCH_KEYS), **GLUE)
+        script_args=t.validation_args(RAW_BUCKET, BATCH_KEYS),
+        **t.GLUE_OPERATOR_ARGS)
     check = BranchPythonOperator(
         task_id="check_validation_status", python_callable=t.choose_branch,
         op_kwargs={"processed_bucket": t.var("processed_bucket"), "batch_id": t.BATCH_ID,
                    "on_valid": "realtime_etl_processing", "on_invalid": "validation_failed_end"})
     etl = GlueJobOperator(task_id="realtime_etl_processing", job_name=t.var("etl_job_name"),
-                          script_args=t.etl_args("full_etl", RAW_BUCKET), **GLUE)
+                          script_args=t.etl_args("full_etl", RAW_BUCKET),
+        **t.GLUE_OPERATOR_ARGS)
     to_dynamodb = GlueJobOperator(task_id="write_to_dynamodb", job_name=t.var("etl_job_name"),
-                                  script_args=t.etl_args("dynamodb_only", RAW_BUCKET), **GLUE)
+                                  script_args=t.etl_args("dynamodb_only", RAW_BUCKET),
+        **t.GLUE_OPERATOR_ARGS)
     archive = GlueJobOperator(task_id="archive_processed_files", job_name=t.var("etl_job_name"),
-                              script_args=t.etl_args("archiving_only", RAW_BUCKET), **GLUE)
+                              script_args=t.etl_args("archiving_only", RAW_BUCKET),
+        **t.GLUE_OPERATOR_ARGS)
     success_end = EmptyOperator(task_id="success_end")
     validation_failed_end = PythonOperator(
         task_id="validation_failed_end", python_callable=t.log_validation_failure,

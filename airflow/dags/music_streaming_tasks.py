@@ -50,6 +50,9 @@ def processing_date_for(dag_run) -> str:
     return run_moment(dag_run).strftime("%Y-%m-%d")
 
 
+# Shared by every GlueJobOperator: connection, region, job logs in the task log, poll interval.
+GLUE_OPERATOR_ARGS = {"aws_conn_id": AWS_CONN_ID, "region_name": var("aws_region"),
+                      "verbose": True, "job_poll_interval": GLUE_POLL_SECONDS}
 MACROS = {"batch_id_for": batch_id_for, "processing_date_for": processing_date_for}
 BATCH_ID = "{{ batch_id_for(dag_run) }}"
 PROCESSING_DATE = "{{ processing_date_for(dag_run) }}"
