@@ -1,12 +1,22 @@
-"""Creates the pipeline's buckets and tables on an endpoint, from the one configuration.
+"""Creates the pipeline's resources on a local stack from the one configuration: buckets, tables,
+Glue scripts and jobs, the Lambda and the raw bucket's notification, Airflow Variables.
 
-Idempotent: what exists is left as it is.
+Idempotent: what exists and matches is left as it is.
 """
 from __future__ import annotations
 
+import base64
+import os
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
 import boto3
 
-from music_streaming import config
+from devstack import package, paths
+from music_streaming import config, datasets
 
 BUCKET_SETTINGS = ("raw_data_bucket", "processed_bucket", "quarantine_bucket", "archive_bucket",
                    "scripts_bucket")
@@ -46,3 +56,161 @@ def ensure_storage(settings: dict | None = None) -> dict:
                                             config.file_tracker_table_definition(table))
                    if ensure_table(dynamodb, d)],
     }
+
+
+# ------------------------------------------------------------------------ the local stack
+LOCAL_ACCOUNT = "000000000000"
+
+
+def local_role_arn(name: str) -> str:
+    return f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"
+
+
+def upload_if_changed(s3, path: Path, bucket: str, key: str) -> bool:
+    """Uploads when the object is missing or its MD5 (single-part ETag) differs."""
+    digest = hashlib.md5(path.read_bytes()).hexdigest()
+    try:
+        if s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == digest:
+            return False
+    except s3.exceptions.ClientError:
+        pass
+    s3.upload_file(str(path), bucket, key)
+    return True
+
+
+def ensure_artifacts(s3, settings: dict) -> list[str]:
+    """Glue scripts and the package zip in the scripts bucket (the same files AWS gets)."""
+    uploaded = []
+    bucket = str(settings["scripts_bucket"])
+    files = {config.script_url(settings, k): paths.JOBS_DIR / str(spec["script"])
+             for k, spec in config.GLUE_JOBS.items()}
+    files[config.package_url(settings)] = package.build_package_zip()
+    for url, path in files.items():
+        key = url.split(f"{bucket}/", 1)[1]
+        if upload_if_changed(s3, path, bucket, key):
+            uploaded.append(url)
+    return uploaded
+
+
+def _comparable(definition: dict) -> dict:
+    return {k: v for k, v in definition.items() if k not in ("Name", "CreatedOn", "LastModifiedOn")}
+
+
+def ensure_glue_jobs(glue, settings: dict) -> dict[str, str]:
+    changes = {}
+    for key in config.GLUE_JOBS:
+        definition = config.glue_job_definition(key, settings, local_role_arn("music-streaming-glue"))
+        try:
+            current = glue.get_job(JobName=definition["Name"])["Job"]
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_job(**definition)
+            changes[definition["Name"]] = "created"
+            continue
+        wanted = _comparable(definition)
+        if {k: current.get(k) for k in wanted} != wanted:
+            glue.update_job(JobName=definition["Name"], JobUpdate=_comparable(definition))
+            changes[definition["Name"]] = "updated"
+    return changes
+
+
+def lambda_zip() -> bytes:
+    """The Lambda package, byte-reproducible (fixed timestamps, sorted)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(paths.LAMBDA_DIR.rglob("*.py")):
+            info = zipfile.ZipInfo(str(path.relative_to(paths.LAMBDA_DIR)), (1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def ensure_lambda(lambda_client, settings: dict, environment: dict[str, str]) -> str:
+    code = lambda_zip()
+    sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
+    name = config.LAMBDA_FUNCTION_NAME
+    try:
+        current = lambda_client.get_function(FunctionName=name)["Configuration"]
+    except lambda_client.exceptions.ResourceNotFoundException:
+        lambda_client.create_function(
+            FunctionName=name, Runtime=config.LAMBDA_RUNTIME, Handler=config.LAMBDA_HANDLER,
+            Role=local_role_arn("music-streaming-trigger-lambda"), Code={"ZipFile": code},
+            Timeout=config.LAMBDA_TIMEOUT_SECONDS, Environment={"Variables": environment})
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+        return "created"
+    result = "unchanged"
+    if current.get("CodeSha256") != sha:
+        lambda_client.update_function_code(FunctionName=name, ZipFile=code)
+        result = "updated"
+    if current.get("Environment", {}).get("Variables") != environment:
+        lambda_client.update_function_configuration(FunctionName=name,
+                                                    Environment={"Variables": environment})
+        result = "updated"
+    return result
+
+
+def raw_bucket_notification(function_arn: str) -> dict:
+    """One configuration per prefix: they do not overlap, so S3 accepts them (a single
+    configuration with three prefix rules, as in the original design, is invalid)."""
+    return {"LambdaFunctionConfigurations": [{
+        "Id": f"trigger-dag-{dataset}", "LambdaFunctionArn": function_arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": f"{dataset}/"},
+                                           {"Name": "suffix", "Value": ".csv"}]}},
+    } for dataset in datasets.DATASETS]}
+
+
+def ensure_notification(s3, lambda_client, settings: dict) -> bool:
+    arn = lambda_client.get_function(
+        FunctionName=config.LAMBDA_FUNCTION_NAME)["Configuration"]["FunctionArn"]
+    wanted = raw_bucket_notification(arn)
+    bucket = str(settings["raw_data_bucket"])
+    current = s3.get_bucket_notification_configuration(Bucket=bucket)
+    if current.get("LambdaFunctionConfigurations") == wanted["LambdaFunctionConfigurations"]:
+        return False
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=wanted)
+    return True
+
+
+def airflow_variables(settings: dict) -> dict[str, str]:
+    return {name: json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+            for name, value in settings.items() if name in config.VARIABLE_DEFAULTS}
+
+
+def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
+    changed = []
+    for key, value in airflow_variables(settings).items():
+        status, current = airflow.call("GET", f"/variables/{key}", None, None)
+        if status == 200 and current.get("value") == value:
+            continue
+        if status == 200:
+            status, reply = airflow.call("PATCH", f"/variables/{key}", None,
+                                         {"key": key, "value": value})
+        else:
+            status, reply = airflow.call("POST", "/variables", None, {"key": key, "value": value})
+        if status >= 300:
+            raise RuntimeError(f"could not set Variable {key}: {status} {reply}")
+        changed.append(key)
+    return changed
+
+
+def bootstrap_stack(cfg, settings: dict | None = None) -> dict:
+    """Everything the local stack needs, from the one configuration; idempotent."""
+    from devstack import emulator
+    from devstack.mwaa_service import Airflow
+
+    os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
+    settings = config.settings(settings)
+    region = str(settings["aws_region"])
+    s3 = boto3.client("s3", region_name=region)
+    lambda_client = boto3.client("lambda", region_name=region)
+    glue = boto3.client("glue", region_name=region, endpoint_url=cfg.glue_endpoint)
+    environment = {**config.lambda_environment(settings),
+                   "AWS_ENDPOINT_URL_MWAA": cfg.mwaa_endpoint, "MWAA_WEBSERVER_SCHEME": "http"}
+    report = ensure_storage(settings)
+    report["artifacts"] = ensure_artifacts(s3, settings)
+    report["glue_jobs"] = ensure_glue_jobs(glue, settings)
+    report["lambda"] = ensure_lambda(lambda_client, settings, environment)
+    report["notification"] = ensure_notification(s3, lambda_client, settings)
+    report["variables"] = ensure_airflow_variables(
+        Airflow(cfg.airflow_url, "admin", cfg.password_file), settings)
+    return report

@@ -13,11 +13,12 @@ from music_streaming import config, dynamo_items
 
 def fetch(table, date: str | None, genre: str | None) -> list[dict]:
     if date and genre:
-        pages = [table.query(KeyConditionExpression=Key("pk").eq(dynamo_items.genre_pk(genre, date)))]
-        return pages[0]["Items"]
-    kwargs = ({"IndexName": config.KPI_DATE_INDEX, "KeyConditionExpression": Key("date").eq(date)}
-              if date else {})
-    if genre:
+        kwargs = {"KeyConditionExpression": Key("pk").eq(dynamo_items.genre_pk(genre, date))}
+    elif date:
+        kwargs = {"IndexName": config.KPI_DATE_INDEX, "KeyConditionExpression": Key("date").eq(date)}
+    else:
+        kwargs = {}
+    if genre and not date:
         kwargs["FilterExpression"] = Attr("genre").eq(genre)
     call = table.query if date else table.scan
     items = []
@@ -49,14 +50,17 @@ def render(items: list[dict]) -> str:
     for item in items:
         by_kind.setdefault(item["kpi"], []).append(item)
     out = []
-    daily = sorted(by_kind.get(dynamo_items.GENRE_DAILY, []), key=lambda i: (i["date"], -i["listen_count"], i["genre"]))
+    daily = sorted(by_kind.get(dynamo_items.GENRE_DAILY, []),
+                   key=lambda i: (i["date"], -i["listen_count"], i["genre"]))
     if daily:
         out.append(table_text("Genre KPIs per day (1-4)",
-                              ["date", "genre", "listens", "listeners", "total_ms", "avg_ms_per_user"],
+                              ["date", "genre", "listens", "listeners", "total_ms",
+                               "avg_ms_per_user"],
                               [[i["date"], i["genre"], i["listen_count"], i["unique_listeners"],
                                 i["total_listening_time_ms"], i["avg_listening_time_per_user_ms"]]
                                for i in daily]))
-    songs = sorted(by_kind.get(dynamo_items.TOP_SONG, []), key=lambda i: (i["date"], i["genre"], i["rank"]))
+    songs = sorted(by_kind.get(dynamo_items.TOP_SONG, []),
+                   key=lambda i: (i["date"], i["genre"], i["rank"]))
     if songs:
         out.append(table_text("Top 3 songs per genre and day (5)",
                               ["date", "genre", "rank", "plays", "track_id", "track", "artists"],

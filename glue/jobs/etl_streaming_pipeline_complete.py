@@ -78,7 +78,7 @@ def rows_per_file(df, bucket: str) -> dict[str, int]:
             for r in df.groupBy("_source_file").count().collect()}
 
 
-def store_reference(spark, s3, args, dataset: str, files: list[str], ingested_at: int,
+def store_reference(spark, args, dataset: str, files: list[str], ingested_at: int,
                     summary: dict):
     """Writes this batch's version of songs/users; returns the batch's dimension (or None)."""
     from pyspark.sql import functions as F
@@ -130,7 +130,7 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
         by_dataset[datasets.dataset_of(key)].append(key)
     ingested_at = int(time.time() * 1000)
 
-    new_reference = {d: store_reference(spark, s3, args, d, by_dataset[d], ingested_at, summary)
+    new_reference = {d: store_reference(spark, args, d, by_dataset[d], ingested_at, summary)
                      for d in (datasets.SONGS, datasets.USERS) if by_dataset[d]}
     songs = load_reference(spark, s3, processed, datasets.SONGS).cache()
     users = load_reference(spark, s3, processed, datasets.USERS).cache()
@@ -144,8 +144,8 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
         for row in typed.groupBy("_source_file").agg(
                 F.count(F.lit(1)).alias("rows"),
                 F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect():
-            summary["files"][key_of(row["_source_file"], raw_bucket)] = {"dataset": datasets.STREAMS, "rows": row["rows"],
-                                     "rejected_rows": row["rejected"]}
+            summary["files"][key_of(row["_source_file"], raw_bucket)] = {
+                "dataset": datasets.STREAMS, "rows": row["rows"], "rejected_rows": row["rejected"]}
         valid, _rejected = kpis.split_streams(typed)
         events = valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY)
         batch = kpis.enrich_streams(events, songs, users).persist(
@@ -186,11 +186,12 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
     streams_rows = [f for f in summary["files"].values() if f["dataset"] == datasets.STREAMS]
     summary["processed_records"] = sum(f["rows"] - f["rejected_rows"] for f in streams_rows)
     summary["rejected_records"] = sum(f["rejected_rows"] for f in streams_rows)
+    days = summary.get("days", {}).values()
     summary["metrics"] = {
         "ProcessedRecords": summary["processed_records"],
         "RejectedRecords": summary["rejected_records"],
-        "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in summary.get("days", {}).values()),
-        "UnknownUserStreams": sum(d["unknown_user_streams"] for d in summary.get("days", {}).values()),
+        "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in days),
+        "UnknownUserStreams": sum(d["unknown_user_streams"] for d in days),
     }
     aws.write_json(s3, processed, layout.etl_summary_key(batch_id), summary)
 

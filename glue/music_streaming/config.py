@@ -70,6 +70,61 @@ GLUE_JOBS: dict[str, dict[str, object]] = {
     },
 }
 
+
+
+def script_url(settings: dict, job_key: str) -> str:
+    return f"s3://{settings['scripts_bucket']}/{SCRIPTS_PREFIX}{GLUE_JOBS[job_key]['script']}"
+
+
+def package_url(settings: dict) -> str:
+    return f"s3://{settings['scripts_bucket']}/{SCRIPTS_PREFIX}{PACKAGE_ARCHIVE_NAME}"
+
+
+def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
+    """CreateJob arguments of a pipeline job (local Glue API and the AWS template alike)."""
+    spec = GLUE_JOBS[job_key]
+    arguments = {
+        "--extra-py-files": package_url(settings),
+        "--enable-continuous-cloudwatch-log": "true",
+        "--job-language": "python",
+        "--raw_data_bucket": str(settings["raw_data_bucket"]),
+        "--processed_bucket": str(settings["processed_bucket"]),
+        "--aws_region": str(settings["aws_region"]),
+    }
+    if job_key == "validation":
+        arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
+    else:
+        arguments.update({"--archive_bucket": str(settings["archive_bucket"]),
+                          "--dynamodb_table_name": str(settings["dynamodb_table_name"]),
+                          "--conf": " --conf ".join(f"{k}={v}" for k, v in SPARK_CONF.items())})
+    definition = {
+        "Name": spec["name"], "Role": role_arn,
+        "Command": {"Name": spec["command"], "ScriptLocation": script_url(settings, job_key),
+                    "PythonVersion": spec["python_version"]},
+        "DefaultArguments": arguments,
+        "ExecutionProperty": {"MaxConcurrentRuns": spec["max_concurrent_runs"]},
+        "MaxRetries": 0,
+        "Timeout": spec["timeout_minutes"],
+    }
+    if spec["command"] == "pythonshell":
+        definition.update(MaxCapacity=spec["max_capacity"], GlueVersion=PYTHON_SHELL_GLUE_VERSION)
+    else:
+        definition.update(WorkerType=spec["worker_type"], NumberOfWorkers=spec["number_of_workers"],
+                          GlueVersion=GLUE_VERSION)
+    return definition
+
+
+# The Lambda trigger.
+LAMBDA_HANDLER = "lambda_function.lambda_handler"
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_TIMEOUT_SECONDS = 60
+
+
+def lambda_environment(settings: dict) -> dict[str, str]:
+    return {"MWAA_ENVIRONMENT_NAME": MWAA_ENVIRONMENT_NAME, "DAG_ID": REALTIME_DAG_ID,
+            "TRIGGER_METHOD": "rest_api"}
+
+
 # Spark settings the ETL job is tuned with; passed as Glue `--conf` / spark-submit `--conf`.
 # Outputs are replaced per batch path (static overwrite); commit algorithm 2 halves the renames,
 # which are copies on S3.

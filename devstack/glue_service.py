@@ -1,0 +1,396 @@
+"""A local AWS Glue jobs API: the subset the Amazon provider's GlueJobOperator/GlueJobHook and the
+AWS CLI use (CreateJob, GetJob, GetJobs, UpdateJob, DeleteJob, StartJobRun, GetJobRun, GetJobRuns,
+BatchStopJobRun), on Glue's JSON 1.1 protocol with Glue's error shapes.
+
+A run downloads the job's ScriptLocation and ``--extra-py-files`` from S3 (the emulator) and runs
+them as Glue does (``glueetl``: spark-submit; ``pythonshell``: python; arguments ``--key value``,
+job defaults merged with run arguments), honours Timeout and MaxConcurrentRuns, and ships stdout
+and stderr to CloudWatch Logs ``/aws-glue/jobs/output`` and ``/aws-glue/jobs/error`` (stream = run
+id) while it runs. Job definitions and runs persist in the state directory.
+
+    python -m devstack.glue_service --port 4580 --state-dir .stack/glue --endpoint http://127.0.0.1:4566
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import boto3
+
+from devstack import glue_exec
+
+log = logging.getLogger("glue_service")
+ACTIVE = ("STARTING", "RUNNING", "STOPPING")
+LOG_GROUP = "/aws-glue/jobs"
+DEFAULT_TIMEOUT_MINUTES = 2880
+# Arguments Glue consumes itself instead of passing to the script.
+GLUE_ONLY_ARGUMENTS = ("--extra-py-files", "--additional-python-modules", "--conf",
+                       "--enable-continuous-cloudwatch-log", "--job-language", "--TempDir",
+                       "--enable-metrics", "--enable-glue-datacatalog")
+
+
+class GlueError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class GlueJobs:
+    def __init__(self, state_dir: Path, endpoint: str):
+        self.state_dir = state_dir
+        self.endpoint = endpoint
+        self.lock = threading.RLock()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.stop_requested: set[str] = set()
+        self.fail_next: dict[str, int] = {}
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_file = state_dir / "glue_state.json"
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        self.jobs: dict[str, dict] = state.get("jobs", {})
+        self.runs: dict[str, dict[str, dict]] = state.get("runs", {})
+        for runs in self.runs.values():  # runs cut off by a restart did not finish
+            for run in runs.values():
+                if run["JobRunState"] in ACTIVE:
+                    self._finish(run, "FAILED", "the local Glue service restarted during the run")
+
+    # ------------------------------------------------------------------ persistence, helpers
+    def _save(self) -> None:
+        with self.lock:
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"jobs": self.jobs, "runs": self.runs}, default=str))
+            tmp.replace(self.state_file)
+
+    def _job(self, name: str) -> dict:
+        if name not in self.jobs:
+            raise GlueError("EntityNotFoundException", f"Job {name} not found")
+        return self.jobs[name]
+
+    def _finish(self, run: dict, state: str, error: str | None = None) -> None:
+        now = time.time()
+        run.update(JobRunState=state, CompletedOn=now, LastModifiedOn=now,
+                   ExecutionTime=int(now - run["StartedOn"]))
+        if error:
+            run["ErrorMessage"] = error
+
+    # ------------------------------------------------------------------------- job API
+    def CreateJob(self, req: dict) -> dict:
+        for field in ("Name", "Role", "Command"):
+            if not req.get(field):
+                raise GlueError("InvalidInputException", f"{field} is required")
+        with self.lock:
+            if req["Name"] in self.jobs:
+                raise GlueError("AlreadyExistsException", f"Job {req['Name']} already exists")
+            now = time.time()
+            self.jobs[req["Name"]] = {**req, "CreatedOn": now, "LastModifiedOn": now}
+            self._save()
+        return {"Name": req["Name"]}
+
+    def GetJob(self, req: dict) -> dict:
+        return {"Job": self._job(req["JobName"])}
+
+    def GetJobs(self, req: dict) -> dict:
+        return {"Jobs": [self.jobs[n] for n in sorted(self.jobs)]}
+
+    def UpdateJob(self, req: dict) -> dict:
+        with self.lock:
+            job = self._job(req["JobName"])
+            # UpdateJob replaces the definition (as in Glue), keeping name and creation time.
+            self.jobs[req["JobName"]] = {**req["JobUpdate"], "Name": req["JobName"],
+                                         "CreatedOn": job["CreatedOn"],
+                                         "LastModifiedOn": time.time()}
+            self._save()
+        return {"JobName": req["JobName"]}
+
+    def DeleteJob(self, req: dict) -> dict:
+        with self.lock:
+            self.jobs.pop(req["JobName"], None)
+            self._save()
+        return {"JobName": req["JobName"]}
+
+    # ------------------------------------------------------------------------- run API
+    def StartJobRun(self, req: dict) -> dict:
+        with self.lock:
+            job = self._job(req["JobName"])
+            runs = self.runs.setdefault(req["JobName"], {})
+            limit = job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1)
+            active = sum(r["JobRunState"] in ACTIVE for r in runs.values())
+            if active >= limit:
+                raise GlueError("ConcurrentRunsExceededException",
+                                f"Concurrent runs exceeded for {req['JobName']} "
+                                f"({active} active, MaxConcurrentRuns {limit})")
+            run_id = "jr_" + secrets.token_hex(32)
+            now = time.time()
+            arguments = {**job.get("DefaultArguments", {}), **req.get("Arguments", {})}
+            run = {
+                "Id": run_id, "Attempt": 0, "JobName": req["JobName"], "StartedOn": now,
+                "LastModifiedOn": now, "JobRunState": "STARTING", "Arguments": arguments,
+                "PredecessorRuns": [], "ExecutionTime": 0,
+                "Timeout": req.get("Timeout") or job.get("Timeout") or DEFAULT_TIMEOUT_MINUTES,
+                "MaxCapacity": job.get("MaxCapacity"), "WorkerType": job.get("WorkerType"),
+                "NumberOfWorkers": job.get("NumberOfWorkers"),
+                "GlueVersion": job.get("GlueVersion"), "LogGroupName": LOG_GROUP,
+            }
+            runs[run_id] = {k: v for k, v in run.items() if v is not None}
+            self._save()
+        threading.Thread(target=self._execute, args=(job, runs[run_id]), daemon=True,
+                         name=run_id[:12]).start()
+        return {"JobRunId": run_id}
+
+    def _run(self, req: dict) -> dict:
+        self._job(req["JobName"])
+        run = self.runs.get(req["JobName"], {}).get(req["RunId"])
+        if run is None:
+            raise GlueError("EntityNotFoundException", f"Job run {req['RunId']} not found")
+        return run
+
+    def GetJobRun(self, req: dict) -> dict:
+        return {"JobRun": self._run(req)}
+
+    def GetJobRuns(self, req: dict) -> dict:
+        self._job(req["JobName"])
+        runs = sorted(self.runs.get(req["JobName"], {}).values(),
+                      key=lambda r: r["StartedOn"], reverse=True)
+        start = int(req.get("NextToken") or 0)
+        size = int(req.get("MaxResults") or 100)
+        reply = {"JobRuns": runs[start:start + size]}
+        if start + size < len(runs):
+            reply["NextToken"] = str(start + size)
+        return reply
+
+    def BatchStopJobRun(self, req: dict) -> dict:
+        done, errors = [], []
+        for run_id in req.get("JobRunIds", []):
+            try:
+                run = self._run({"JobName": req["JobName"], "RunId": run_id})
+            except GlueError as exc:
+                errors.append({"JobName": req["JobName"], "JobRunId": run_id,
+                               "ErrorDetail": {"ErrorCode": exc.code, "ErrorMessage": exc.message}})
+                continue
+            if run["JobRunState"] not in ACTIVE:
+                errors.append({"JobName": req["JobName"], "JobRunId": run_id, "ErrorDetail": {
+                    "ErrorCode": "InvalidInputException",
+                    "ErrorMessage": f"Job run is {run['JobRunState']}"}})
+                continue
+            with self.lock:
+                self.stop_requested.add(run_id)
+                run["JobRunState"] = "STOPPING"
+                process = self.processes.get(run_id)
+            if process is not None:
+                os.killpg(process.pid, signal.SIGTERM)
+            done.append({"JobName": req["JobName"], "JobRunId": run_id})
+        return {"SuccessfulSubmissions": done, "Errors": errors}
+
+    # ---------------------------------------------------------------------- local extras
+    def FailNextRuns(self, req: dict) -> dict:
+        """Not a Glue API: makes the next ``Count`` runs of a job fail (failure-path tests)."""
+        with self.lock:
+            self.fail_next[req["JobName"]] = int(req.get("Count", 1))
+        return {}
+
+    # ------------------------------------------------------------------------ execution
+    def _download(self, s3, url: str, target_dir: Path) -> Path:
+        bucket, _, key = url.removeprefix("s3://").partition("/")
+        target = target_dir / Path(key).name
+        s3.download_file(bucket, key, str(target))
+        return target
+
+    def _execute(self, job: dict, run: dict) -> None:
+        run_id, name = run["Id"], run["JobName"]
+        run_dir = self.state_dir / "runs" / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        out_path, err_path = run_dir / "stdout.log", run_dir / "stderr.log"
+        shipper = LogShipper(self.endpoint, run_id, {"output": out_path, "error": err_path})
+        try:
+            with self.lock:
+                injected = self.fail_next.get(name, 0)
+                if injected:
+                    self.fail_next[name] = injected - 1
+            if injected:
+                raise RuntimeError("injected failure (FailNextRuns)")
+            s3 = boto3.client("s3", endpoint_url=self.endpoint)
+            script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
+            arguments = dict(run["Arguments"])
+            extra = [self._download(s3, u, run_dir) for u in
+                     filter(None, arguments.get("--extra-py-files", "").split(","))]
+            for reserved in GLUE_ONLY_ARGUMENTS:
+                arguments.pop(reserved, None)
+            arguments.setdefault("--JOB_NAME", name)
+            arguments.update({"--JOB_ID": f"j_{name}", "--JOB_RUN_ID": run_id})
+            argv, env = glue_exec.command(job["Command"]["Name"], script, extra, arguments,
+                                          self.endpoint)
+            with self.lock:
+                if run_id in self.stop_requested:
+                    self._finish(run, "STOPPED")
+                    return
+                run.update(JobRunState="RUNNING", LastModifiedOn=time.time())
+                self._save()
+                with out_path.open("wb") as out, err_path.open("wb") as err:
+                    process = subprocess.Popen(argv, env=env, stdout=out, stderr=err,
+                                               stdin=subprocess.DEVNULL, cwd=run_dir,
+                                               start_new_session=True)
+                self.processes[run_id] = process
+            deadline = run["StartedOn"] + 60 * float(run["Timeout"])
+            timed_out = False
+            while process.poll() is None:
+                shipper.ship()
+                if time.time() > deadline:
+                    timed_out = True
+                    os.killpg(process.pid, signal.SIGTERM)
+                    try:
+                        process.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(process.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.5)
+            shipper.ship()
+            with self.lock:
+                self.processes.pop(run_id, None)
+                if run_id in self.stop_requested:
+                    self._finish(run, "STOPPED")
+                elif timed_out:
+                    self._finish(run, "TIMEOUT", f"Job run timed out after {run['Timeout']} "
+                                                 "minutes")
+                elif process.returncode == 0:
+                    self._finish(run, "SUCCEEDED")
+                else:
+                    self._finish(run, "FAILED", error_message(out_path, err_path,
+                                                              process.returncode))
+        except Exception as exc:  # noqa: BLE001 - any setup failure is the run's failure
+            log.exception("run %s of %s failed to start", run_id, name)
+            with self.lock:
+                self._finish(run, "FAILED", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self.lock:
+                self._save()
+            shipper.ship()
+
+
+def error_message(out_path: Path, err_path: Path, code: int) -> str:
+    """Glue-like ErrorMessage: the last exception line the script printed, else the exit code."""
+    for path in (out_path, err_path):
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        for line in reversed(lines):
+            head = line.split(":", 1)[0].strip()
+            if head.endswith(("Error", "Exception")) and " " not in head:
+                return line.strip()[:2000]
+    return f"Command failed with exit code {code}"
+
+
+class LogShipper:
+    """Copies new lines of the run's files to CloudWatch Logs ``/aws-glue/jobs/{kind}``."""
+
+    def __init__(self, endpoint: str, stream: str, files: dict[str, Path]):
+        self.logs = boto3.client("logs", endpoint_url=endpoint)
+        self.stream, self.files = stream, files
+        self.offsets = {kind: 0 for kind in files}
+        self.ready: set[str] = set()
+
+    def _ensure(self, group: str) -> None:
+        if group in self.ready:
+            return
+        for call, kwargs in ((self.logs.create_log_group, {"logGroupName": group}),
+                             (self.logs.create_log_stream,
+                              {"logGroupName": group, "logStreamName": self.stream})):
+            try:
+                call(**kwargs)
+            except self.logs.exceptions.ResourceAlreadyExistsException:
+                pass
+        self.ready.add(group)
+
+    def ship(self) -> None:
+        for kind, path in self.files.items():
+            if not path.exists():
+                continue
+            with path.open("rb") as handle:
+                handle.seek(self.offsets[kind])
+                data = handle.read()
+            end = data.rfind(b"\n") + 1
+            if not end:
+                continue
+            self.offsets[kind] += end
+            now = int(time.time() * 1000)
+            events = [{"timestamp": now, "message": line}
+                      for line in data[:end].decode(errors="replace").splitlines() if line]
+            group = f"{LOG_GROUP}/{kind}"
+            try:
+                self._ensure(group)
+                for start in range(0, len(events), 5000):
+                    self.logs.put_log_events(logGroupName=group, logStreamName=self.stream,
+                                             logEvents=events[start:start + 5000])
+            except Exception:  # noqa: BLE001 - logs are best effort; the run goes on
+                log.exception("could not ship logs of %s", self.stream)
+
+
+def make_handler(jobs: GlueJobs):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):
+            log.debug(fmt, *args)
+
+        def _reply(self, status: int, body: dict) -> None:
+            data = json.dumps(body, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", secrets.token_hex(16))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path.rstrip("/") in ("", "/health"):
+                self._reply(200, {"status": "healthy", "jobs": len(jobs.jobs)})
+            else:
+                self._reply(404, {"__type": "UnknownOperationException", "message": self.path})
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b"{}"
+            target = self.headers.get("X-Amz-Target", "")
+            operation = target.split(".", 1)[-1]
+            handler = getattr(jobs, operation, None) if target.startswith("AWSGlue.") \
+                and operation[:1].isupper() else None
+            if handler is None:
+                self._reply(400, {"__type": "UnknownOperationException",
+                                  "message": f"{target or 'no X-Amz-Target'} is not supported "
+                                             "by the local Glue service"})
+                return
+            try:
+                self._reply(200, handler(json.loads(raw or b"{}")))
+            except GlueError as exc:
+                self._reply(exc.status, {"__type": exc.code, "message": exc.message})
+            except (KeyError, ValueError) as exc:
+                self._reply(400, {"__type": "InvalidInputException", "message": repr(exc)})
+            except Exception as exc:  # noqa: BLE001
+                log.exception("%s failed", operation)
+                self._reply(500, {"__type": "InternalServiceException", "message": str(exc)})
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--endpoint", required=True, help="the S3/Logs emulator")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    jobs = GlueJobs(args.state_dir, args.endpoint)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(jobs))
+    server.daemon_threads = True
+    log.info("local Glue API on http://127.0.0.1:%d (S3 and logs at %s)", args.port, args.endpoint)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""The Docker-free local stack: MiniStack, the local Glue and MWAA APIs, and Airflow 3 (api-server,
+scheduler, dag-processor, triggerer; LocalExecutor on SQLite), all on 127.0.0.1.
+
+    python -m devstack.stack up|down|status
+
+Ports come from MUSIC_STACK_{MINISTACK,GLUE,MWAA,AIRFLOW}_PORT (defaults 4566, 4580, 4590, 8080),
+state and logs live under MUSIC_STACK_HOME (default .stack/). ``up`` starts what is not running and
+waits until everything is healthy; it is safe to run twice.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack import emulator, paths
+from music_streaming import config
+
+
+@dataclass
+class StackConfig:
+    home: Path = field(default_factory=lambda: paths.STATE_DIR)
+    ministack_port: int = int(os.environ.get("MUSIC_STACK_MINISTACK_PORT", 4566))
+    glue_port: int = int(os.environ.get("MUSIC_STACK_GLUE_PORT", 4580))
+    mwaa_port: int = int(os.environ.get("MUSIC_STACK_MWAA_PORT", 4590))
+    airflow_port: int = int(os.environ.get("MUSIC_STACK_AIRFLOW_PORT", 8080))
+    region: str = str(config.DEFAULT_REGION)
+    # Local tuning of the DAGs: short retry delay, fast Glue polling.
+    retry_delay_seconds: int = int(os.environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS", 5))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ministack_port}"
+
+    @property
+    def glue_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.glue_port}"
+
+    @property
+    def mwaa_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.mwaa_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def password_file(self) -> Path:
+        return self.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+
+AIRFLOW_USER = "admin"
+
+
+def aws_connection(cfg: StackConfig) -> str:
+    """The ``aws_default`` connection: AWS calls to MiniStack, Glue to the local Glue API."""
+    return json.dumps({
+        "conn_type": "aws", "login": emulator.LOCAL_ACCESS_KEY,
+        "password": emulator.LOCAL_SECRET_KEY,
+        "extra": {"region_name": cfg.region, "endpoint_url": cfg.endpoint,
+                  "service_config": {"glue": {"endpoint_url": cfg.glue_endpoint}}}})
+
+
+def _jwt_secret(cfg: StackConfig) -> str:
+    """All Airflow components must share one JWT secret; made once per stack home."""
+    path = cfg.airflow_home / "jwt_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def airflow_env(cfg: StackConfig) -> dict[str, str]:
+    return {
+        **os.environ,
+        **emulator.aws_env(cfg.endpoint, cfg.region),
+        "AIRFLOW_HOME": str(cfg.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(paths.DAGS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.airflow_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{cfg.airflow_home / 'airflow.db'}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(cfg.airflow_port),
+        "AIRFLOW__API__BASE_URL": cfg.airflow_url,
+        "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(cfg),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(cfg),
+        "PYTHONPATH": str(paths.GLUE_DIR),
+        "MUSIC_PIPELINE_RETRY_DELAY_SECONDS": str(cfg.retry_delay_seconds),
+        "MUSIC_PIPELINE_GLUE_POLL_SECONDS": "1",
+        "NO_PROXY": "*",
+    }
+
+
+@dataclass
+class Component:
+    name: str
+    port: int | None
+    argv: list[str]
+    env: dict[str, str]
+    health_url: str | None
+
+    def pid_file(self, cfg: StackConfig) -> Path:
+        return cfg.home / "pids" / f"{self.name}.pid"
+
+    def log_file(self, cfg: StackConfig) -> Path:
+        return cfg.logs / f"{self.name}.log"
+
+
+def components(cfg: StackConfig) -> list[Component]:
+    python = str(paths.VENV_BIN / "python")
+    airflow = str(paths.VENV_BIN / "airflow")
+    af_env = airflow_env(cfg)
+    aws = {**os.environ, **emulator.aws_env(cfg.endpoint, cfg.region),
+           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), str(paths.GLUE_DIR)])}
+    state = cfg.home / "ministack"
+    ministack_env = {**os.environ, "GATEWAY_PORT": str(cfg.ministack_port),
+                     "BIND_HOST": "127.0.0.1", "TMPDIR": str(state / "tmp"),
+                     "PERSIST_STATE": "1", "STATE_DIR": str(state / "state"), "S3_PERSIST": "1",
+                     "S3_DATA_DIR": str(state / "s3"), "LOG_LEVEL": "WARNING"}
+    return [
+        Component("ministack", cfg.ministack_port, [str(paths.MINISTACK_BIN)], ministack_env,
+                  f"{cfg.endpoint}/_ministack/health"),
+        Component("glue-api", cfg.glue_port,
+                  [python, "-m", "devstack.glue_service", "--port", str(cfg.glue_port),
+                   "--state-dir", str(cfg.home / "glue"), "--endpoint", cfg.endpoint],
+                  aws, f"{cfg.glue_endpoint}/health"),
+        Component("airflow-api-server", cfg.airflow_port, [airflow, "api-server"], af_env,
+                  f"{cfg.airflow_url}/api/v2/monitor/health"),
+        Component("airflow-scheduler", None, [airflow, "scheduler", "--skip-serve-logs"], af_env,
+                  None),
+        Component("airflow-dag-processor", None, [airflow, "dag-processor"], af_env, None),
+        Component("airflow-triggerer", None, [airflow, "triggerer", "--skip-serve-logs"], af_env,
+                  None),
+        Component("mwaa-api", cfg.mwaa_port,
+                  [python, "-m", "devstack.mwaa_service", "--port", str(cfg.mwaa_port),
+                   "--environment", config.MWAA_ENVIRONMENT_NAME,
+                   "--airflow-url", cfg.airflow_url, "--airflow-user", AIRFLOW_USER,
+                   "--airflow-password-file", str(cfg.password_file), "--airflow-cli", airflow],
+                  {**af_env, "PYTHONPATH": aws["PYTHONPATH"]}, f"{cfg.mwaa_endpoint}/health"),
+    ]
+
+
+def pid_of(component: Component, cfg: StackConfig) -> int | None:
+    try:
+        pid = int(component.pid_file(cfg).read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def airflow_components_healthy(cfg: StackConfig) -> bool:
+    try:
+        with urllib.request.urlopen(f"{cfg.airflow_url}/api/v2/monitor/health", timeout=2) as r:
+            health = json.loads(r.read())
+    except OSError:
+        return False
+    return all(health.get(part, {}).get("status") == "healthy"
+               for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+
+
+def start(component: Component, cfg: StackConfig) -> int:
+    log_file = component.log_file(cfg)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    component.pid_file(cfg).parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(component.argv, env=component.env, cwd=paths.ROOT,
+                               stdin=subprocess.DEVNULL, stdout=log_file.open("ab"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    component.pid_file(cfg).write_text(str(process.pid))
+    return process.pid
+
+
+def wait_for(what: str, check, timeout: float, component: Component | None = None,
+             cfg: StackConfig | None = None) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        if component is not None and pid_of(component, cfg) is None:
+            tail = component.log_file(cfg).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{component.name} exited; end of its log:\n{tail}")
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not healthy after {timeout:.0f} s")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def up(cfg: StackConfig | None = None) -> dict[str, float]:
+    """Starts every component that is not running; returns seconds to healthy per stage."""
+    cfg = cfg or StackConfig()
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    parts = {c.name: c for c in components(cfg)}
+    (cfg.home / "ministack").mkdir(parents=True, exist_ok=True)
+    for sub in ("tmp", "state", "s3"):
+        (cfg.home / "ministack" / sub).mkdir(parents=True, exist_ok=True)
+    if not (cfg.airflow_home / "airflow.db").exists():
+        say("airflow: migrating the metadata database (first start only)")
+        cfg.airflow_home.mkdir(parents=True, exist_ok=True)
+        cfg.logs.mkdir(parents=True, exist_ok=True)
+        with (cfg.logs / "airflow-db-migrate.log").open("ab") as log:
+            subprocess.run([str(paths.VENV_BIN / "airflow"), "db", "migrate"],
+                           env=airflow_env(cfg), check=True, stdout=log, stderr=subprocess.STDOUT)
+        timings["airflow db migrate"] = time.monotonic() - started
+    for name in ("ministack", "glue-api", "airflow-api-server", "airflow-scheduler",
+                 "airflow-dag-processor", "airflow-triggerer"):
+        component = parts[name]
+        if pid_of(component, cfg) is None:
+            say(f"{name}: starting" + (f" on port {component.port}" if component.port else ""))
+            start(component, cfg)
+    for name in ("ministack", "glue-api"):
+        component = parts[name]
+        timings[name] = wait_for(name, lambda c=component: http_ok(c.health_url), 60, component,
+                                 cfg)
+        say(f"{name}: healthy")
+    timings["airflow"] = wait_for("airflow", lambda: airflow_components_healthy(cfg), 120,
+                                  parts["airflow-api-server"], cfg)
+    # The first task after the api-server starts loses ~10 s unless this is called once.
+    http_ok(f"{cfg.airflow_url}/execution/health")
+    say("airflow: api-server, scheduler, dag-processor, triggerer healthy")
+    mwaa = parts["mwaa-api"]
+    if pid_of(mwaa, cfg) is None:
+        say(f"mwaa-api: starting on port {mwaa.port}")
+        start(mwaa, cfg)
+    timings["mwaa-api"] = wait_for("mwaa-api", lambda: http_ok(mwaa.health_url), 30, mwaa, cfg)
+    say("mwaa-api: healthy")
+    timings["all healthy"] = time.monotonic() - started
+    return timings
+
+
+def down(cfg: StackConfig | None = None) -> None:
+    cfg = cfg or StackConfig()
+    for component in reversed(components(cfg)):
+        pid = pid_of(component, cfg)
+        if pid is None:
+            continue
+        say(f"{component.name}: stopping (pid {pid})")
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass
+        deadline = time.monotonic() + 20
+        while pid_of(component, cfg) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_of(component, cfg) is not None:
+            os.killpg(pid, signal.SIGKILL)
+        component.pid_file(cfg).unlink(missing_ok=True)
+
+
+def status(cfg: StackConfig | None = None) -> list[dict]:
+    cfg = cfg or StackConfig()
+    rows = []
+    for component in components(cfg):
+        pid = pid_of(component, cfg)
+        healthy = (http_ok(component.health_url) if component.health_url else pid is not None)
+        rows.append({"component": component.name, "state": "up" if pid and healthy else
+                     ("starting/unhealthy" if pid else "down"), "port": component.port or "-",
+                     "pid": pid or "-", "log": str(component.log_file(cfg).relative_to(paths.ROOT))
+                     if component.log_file(cfg).is_relative_to(paths.ROOT)
+                     else str(component.log_file(cfg))})
+    return rows
+
+
+def main() -> int:
+    command = sys.argv[1] if len(sys.argv) > 1 else "status"
+    cfg = StackConfig()
+    if command == "up":
+        timings = up(cfg)
+        from devstack import bootstrap
+        say("bootstrap: " + json.dumps(bootstrap.bootstrap_stack(cfg)))
+        say(f"stack up in {timings['all healthy']:.1f} s; Airflow UI {cfg.airflow_url} "
+            f"(user {AIRFLOW_USER}, password in {cfg.password_file})")
+    elif command == "down":
+        down(cfg)
+    elif command == "status":
+        rows = status(cfg)
+        widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
+        say("  ".join(k.ljust(w) for k, w in widths.items()))
+        for row in rows:
+            say("  ".join(str(row[k]).ljust(w) for k, w in widths.items()))
+        return 0 if all(r["state"] == "up" for r in rows) else 3
+    else:
+        say("usage: python -m devstack.stack up|down|status")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
