@@ -196,7 +196,7 @@ def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
 def bootstrap_stack(cfg, settings: dict | None = None) -> dict:
     """Everything the local stack needs, from the one configuration; idempotent."""
     from devstack import emulator
-    from devstack.mwaa_service import Airflow
+    from devstack.airflow_api import Airflow
 
     os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
     settings = config.settings(settings)

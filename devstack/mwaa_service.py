@@ -18,11 +18,11 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from devstack.airflow_api import Airflow
 
 log = logging.getLogger("mwaa_service")
 CLI_TOKEN_SECONDS = 60
@@ -31,53 +31,6 @@ ALLOWED_CLI = {("dags", c) for c in ("trigger", "list", "list-runs", "state", "p
                                      "next-execution", "report", "show")} | \
     {("tasks", c) for c in ("list", "states-for-dag-run", "state")} | \
     {("variables", c) for c in ("get", "list", "set")} | {("version",)}
-
-
-class Airflow:
-    """Talks to the Airflow REST API with a JWT from /auth/token, renewed when refused."""
-
-    def __init__(self, url: str, user: str, password_file: Path):
-        self.url, self.user, self.password_file = url.rstrip("/"), user, password_file
-        self.token: str | None = None
-        self.lock = threading.Lock()
-
-    def _password(self) -> str:
-        return json.loads(self.password_file.read_text())[self.user]
-
-    def _login(self) -> str:
-        body = json.dumps({"username": self.user, "password": self._password()}).encode()
-        request = urllib.request.Request(f"{self.url}/auth/token", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            return json.loads(reply.read())["access_token"]
-
-    def call(self, method: str, path: str, query: dict | None, body) -> tuple[int, object]:
-        url = f"{self.url}/api/v2{path}"
-        if query:
-            url += "?" + urllib.parse.urlencode(query, doseq=True)
-        data = None if body is None else json.dumps(body).encode()
-        for attempt in range(2):
-            with self.lock:
-                if self.token is None or attempt:
-                    self.token = self._login()
-                token = self.token
-            request = urllib.request.Request(url, data=data, method=method.upper(), headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(request, timeout=60) as reply:
-                    return reply.status, _json_or_text(reply.read())
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401 and not attempt:
-                    continue
-                return exc.code, _json_or_text(exc.read())
-        raise AssertionError("unreachable")
-
-
-def _json_or_text(data: bytes):
-    try:
-        return json.loads(data) if data else {}
-    except ValueError:
-        return {"text": data.decode(errors="replace")}
 
 
 class Mwaa:

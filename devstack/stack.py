@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -160,6 +161,13 @@ def components(cfg: StackConfig) -> list[Component]:
                    "--airflow-password-file", str(cfg.password_file), "--airflow-cli", airflow],
                   {**af_env, "PYTHONPATH": aws["PYTHONPATH"]}, f"{cfg.mwaa_endpoint}/health"),
     ]
+
+
+def free_port() -> int:
+    """A port free on loopback now (tests start stacks side by side with these)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def pid_of(component: Component, cfg: StackConfig) -> int | None:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is missing, then runs the pipeline's Glue jobs on the sample data against a local
-# AWS emulator (no Docker) and prints the KPIs.  Usage: scripts/demo.sh [DATA_DIR] [--port P]
+# The main job, Docker-free: installs what is missing, starts the local stack (MiniStack, local
+# Glue and MWAA APIs, Airflow), uploads the sample data (or DATA_DIR) to the raw bucket, follows the
+# DAG runs the Lambda starts, and prints the KPIs.  Usage: scripts/demo.sh [DATA_DIR]
 set -euo pipefail
 "$(dirname "$0")/install"
 source "$(dirname "$0")/_env.sh"
-exec "$PY" -m devstack.demo "$@"
+cd "$ROOT"
+exec "$PY" -m devstack.run "$@"

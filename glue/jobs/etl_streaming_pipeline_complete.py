@@ -23,6 +23,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from urllib.parse import unquote
 
@@ -51,6 +52,14 @@ def start_spark(job_name: str, args: dict):
     except Exception as exc:  # noqa: BLE001 - plain Spark outside Glue
         log.info("running without GlueContext (%s)", type(exc).__name__)
         return SparkSession.builder.appName(job_name).getOrCreate(), None
+
+
+@contextmanager
+def timed(summary: dict, step: str):
+    """Records how long a step took in the summary (read by the stack benchmark)."""
+    started = time.monotonic()
+    yield
+    summary.setdefault("step_seconds", {})[step] = round(time.monotonic() - started, 2)
 
 
 def now_iso() -> str:
@@ -112,14 +121,41 @@ def load_reference(spark, s3, processed: str, dataset: str):
     return kpis.latest_reference(versions, "track_id" if dataset == datasets.SONGS else "user_id")
 
 
-def full_etl(spark, s3, args: dict, summary: dict) -> None:
+def write_batch_streams(spark, args: dict, keys: list[str], songs, users, touched_days: set,
+                        summary: dict) -> None:
+    """The batch's streams, joined with the reference, as Parquet partitioned by genre."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from music_streaming import kpis
 
+    if not keys:
+        return
     raw_bucket, processed, batch_id = (args["raw_data_bucket"], args["processed_bucket"],
                                        args["batch_id"])
+    raw = read_csv(spark, [layout.s3_url(raw_bucket, k) for k in keys], multiline=False)
+    typed = kpis.typed_streams(raw, keep=["_source_file"]).persist(StorageLevel.MEMORY_AND_DISK)
+    for row in typed.groupBy("_source_file").agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect():
+        summary["files"][key_of(row["_source_file"], raw_bucket)] = {
+            "dataset": datasets.STREAMS, "rows": row["rows"], "rejected_rows": row["rejected"]}
+    valid, _rejected = kpis.split_streams(typed)
+    events = valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY)
+    batch = kpis.enrich_streams(events, songs, users).persist(StorageLevel.MEMORY_AND_DISK)
+    touched_days.update(r["listen_date"] for r in
+                        batch.select("listen_date").distinct().collect())
+    # One file per genre directory: fewer, larger objects than one per task and genre.
+    # Overwrite replaces this batch's output only: a rerun never appends a copy.
+    (batch.repartition("genre").write.mode("overwrite").partitionBy("genre")
+     .parquet(layout.s3_url(processed, layout.processed_batch_prefix(
+         args["processing_date"], batch_id))))
+    batch.unpersist()
+    typed.unpersist()
+
+
+def full_etl(spark, s3, args: dict, summary: dict) -> None:
+    processed, batch_id = args["processed_bucket"], args["batch_id"]
     report = aws.read_json(s3, processed, layout.validation_report_key(batch_id))
     if not report["valid_files"]:
         raise RuntimeError(f"batch {batch_id} has no valid file: {report['summary']}")
@@ -130,59 +166,66 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
         by_dataset[datasets.dataset_of(key)].append(key)
     ingested_at = int(time.time() * 1000)
 
-    new_reference = {d: store_reference(spark, args, d, by_dataset[d], ingested_at, summary)
-                     for d in (datasets.SONGS, datasets.USERS) if by_dataset[d]}
-    songs = load_reference(spark, s3, processed, datasets.SONGS).cache()
-    users = load_reference(spark, s3, processed, datasets.USERS).cache()
-    processed_root = layout.s3_url(processed, layout.PROCESSED_DATA_PREFIX)
-
+    with timed(summary, "reference"):
+        new_reference = {d: store_reference(spark, args, d, by_dataset[d], ingested_at, summary)
+                         for d in (datasets.SONGS, datasets.USERS) if by_dataset[d]}
+        songs = load_reference(spark, s3, processed, datasets.SONGS).cache()
+        users = load_reference(spark, s3, processed, datasets.USERS).cache()
     touched_days: set = set()
-    if by_dataset[datasets.STREAMS]:
-        raw = read_csv(spark, [layout.s3_url(raw_bucket, k) for k in by_dataset[datasets.STREAMS]],
-                       multiline=False)
-        typed = kpis.typed_streams(raw, keep=["_source_file"]).persist(StorageLevel.MEMORY_AND_DISK)
-        for row in typed.groupBy("_source_file").agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect():
-            summary["files"][key_of(row["_source_file"], raw_bucket)] = {
-                "dataset": datasets.STREAMS, "rows": row["rows"], "rejected_rows": row["rejected"]}
-        valid, _rejected = kpis.split_streams(typed)
-        events = valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY)
-        batch = kpis.enrich_streams(events, songs, users).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        touched_days.update(r["listen_date"] for r in
-                            batch.select("listen_date").distinct().collect())
-        # One file per genre directory: fewer, larger objects than one per task and genre.
-        # Overwrite replaces this batch's output only: a rerun never appends a copy.
-        (batch.repartition("genre").write.mode("overwrite").partitionBy("genre")
-         .parquet(layout.s3_url(processed, layout.processed_batch_prefix(
-             args["processing_date"], batch_id))))
-        batch.unpersist()
-        typed.unpersist()
+    with timed(summary, "batch_streams"):
+        write_batch_streams(spark, args, by_dataset[datasets.STREAMS], songs, users,
+                            touched_days, summary)
     if new_reference and aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
-        # New songs/users change the KPIs of every day whose streams name them.
-        streams = spark.read.option("basePath", processed_root).parquet(processed_root)
-        for dataset, dimension in new_reference.items():
-            key = "track_id" if dataset == datasets.SONGS else "user_id"
-            touched_days.update(r["listen_date"] for r in streams.join(
-                dimension.select(key), key, "left_semi").select("listen_date").distinct().collect())
-
+        with timed(summary, "days_of_reference"):
+            touched_days |= days_naming(spark, processed, new_reference)
     summary["touched_days"] = sorted(d.isoformat() for d in touched_days)
+    with timed(summary, "kpis"):
+        write_day_kpis(spark, s3, args, touched_days, songs, users, summary)
+    finish_summary(s3, args, summary)
+
+
+def processed_streams(spark, processed: str):
+    root = layout.s3_url(processed, layout.PROCESSED_DATA_PREFIX)
+    return spark.read.option("basePath", root).parquet(root)
+
+
+def days_naming(spark, processed: str, new_reference: dict) -> set:
+    """New songs/users change the KPIs of every day whose streams name them."""
+    streams = processed_streams(spark, processed)
+    days: set = set()
+    for dataset, dimension in new_reference.items():
+        key = "track_id" if dataset == datasets.SONGS else "user_id"
+        days.update(r["listen_date"] for r in streams.join(
+            dimension.select(key), key, "left_semi").select("listen_date").distinct().collect())
+    return days
+
+
+def write_day_kpis(spark, s3, args: dict, touched_days: set, songs, users, summary: dict) -> None:
+    """KPIs of the touched days over all processed streams of those days."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from music_streaming import kpis
+
+    processed, batch_id = args["processed_bucket"], args["batch_id"]
     if touched_days:
-        day_streams = (spark.read.option("basePath", processed_root).parquet(processed_root)
-                       .filter(F.col("listen_date").isin(sorted(touched_days)))
+        day_streams = (processed_streams(spark, processed).filter(F.col("listen_date").isin(sorted(touched_days)))
                        .select(*kpis.STREAM_KEY, "listen_date"))
         enriched = kpis.enrich_streams(kpis.play_counts(day_streams), songs, users).persist(
             StorageLevel.MEMORY_AND_DISK)
         results = kpis.daily_kpis(enriched, songs)
-        for name in KPI_NAMES:
-            (getattr(results, name).coalesce(1).write.mode("overwrite")
-             .parquet(layout.s3_url(processed, layout.kpi_prefix(batch_id, name))))
-        quality = [r.asDict() for r in spark.read.parquet(
-            layout.s3_url(processed, layout.kpi_prefix(batch_id, "stream_quality"))).collect()]
+        # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
+        rows = {name: [r.asDict() for r in getattr(results, name).collect()]
+                for name in KPI_NAMES}
+        aws.write_json(s3, processed, layout.kpi_results_key(batch_id),
+                       {"batch_id": batch_id, "touched_days": summary["touched_days"], **rows})
         summary["days"] = {r["listen_date"].isoformat(): {k: v for k, v in r.items()
-                                                         if k != "listen_date"} for r in quality}
+                                                         if k != "listen_date"}
+                           for r in rows["stream_quality"]}
         enriched.unpersist()
+
+
+def finish_summary(s3, args: dict, summary: dict) -> None:
     streams_rows = [f for f in summary["files"].values() if f["dataset"] == datasets.STREAMS]
     summary["processed_records"] = sum(f["rows"] - f["rejected_rows"] for f in streams_rows)
     summary["rejected_records"] = sum(f["rejected_rows"] for f in streams_rows)
@@ -193,7 +236,8 @@ def full_etl(spark, s3, args: dict, summary: dict) -> None:
         "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in days),
         "UnknownUserStreams": sum(d["unknown_user_streams"] for d in days),
     }
-    aws.write_json(s3, processed, layout.etl_summary_key(batch_id), summary)
+    aws.write_json(s3, args["processed_bucket"], layout.etl_summary_key(args["batch_id"]),
+                   summary)
 
 
 # ----------------------------------------------------------------------------- dynamodb_only
@@ -202,12 +246,9 @@ def dynamodb_only(spark, s3, args: dict, summary: dict) -> None:
 
     processed, batch_id = args["processed_bucket"], args["batch_id"]
     etl = aws.read_json(s3, processed, layout.etl_summary_key(batch_id))
-    rows = {}
-    for name in KPI_NAMES:
-        prefix = layout.kpi_prefix(batch_id, name)
-        rows[name] = ([r.asDict() for r in spark.read.parquet(layout.s3_url(processed, prefix))
-                       .collect()] if aws.prefix_exists(s3, processed, prefix) else [])
-    items = dynamo_items.kpi_items(rows)
+    results = (aws.read_json(s3, processed, layout.kpi_results_key(batch_id))
+               if etl.get("touched_days") else {})
+    items = dynamo_items.kpi_items({name: results.get(name, []) for name in KPI_NAMES})
     dynamodb = boto3.resource("dynamodb", region_name=args["aws_region"])
     table = dynamodb.Table(args["dynamodb_table_name"])
 
@@ -300,7 +341,9 @@ def run(argv: list[str]) -> int:
     cloudwatch = aws.client("cloudwatch", args["aws_region"])
     summary: dict = {"batch_id": args["batch_id"], "processing_date": args["processing_date"],
                      "task_type": task_type, "started_at": now_iso(), "files": {}}
-    spark, job = start_spark(args["JOB_NAME"], args)
+    # Only full_etl computes with Spark; loading and archiving are plain boto3 work.
+    spark, job = (start_spark(args["JOB_NAME"], args) if task_type == "full_etl"
+                  else (None, None))
     started = time.monotonic()
     try:
         TASKS[task_type](spark, s3, args, summary)

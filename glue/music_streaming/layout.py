@@ -22,8 +22,8 @@ def reference_batch_prefix(dataset: str, batch_id: str) -> str:
     return f"{reference_prefix(dataset)}batch_id={batch_id}/"
 
 
-def kpi_prefix(batch_id: str, kpi_name: str) -> str:
-    return f"{KPIS_PREFIX}batch_id={batch_id}/{kpi_name}/"
+def kpi_results_key(batch_id: str) -> str:
+    return f"{KPIS_PREFIX}batch_id={batch_id}/kpis.json"
 
 
 def etl_summary_key(batch_id: str) -> str:

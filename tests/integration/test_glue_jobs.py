@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_ok
+from job_stack import assert_ok
 from devstack import paths
 from devstack.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import config, layout

@@ -1,7 +1,6 @@
 """Job-script plumbing that needs neither Spark nor AWS."""
 import ast
 import sys
-from pathlib import Path
 
 import pytest
 

@@ -1,0 +1,59 @@
+"""The main job on the Docker-free local stack: bring the stack up (idempotent), seed a data
+directory into the raw bucket, follow the DAG runs the uploads trigger (S3 -> Lambda -> MWAA ->
+Airflow -> Glue), and print the KPIs from DynamoDB.
+
+    python -m devstack.run [DATA_DIR] [--timeout S]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+
+from devstack import airflow_api, bootstrap, emulator, kpi_query, paths, seed, stack
+from music_streaming import config
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data_dir", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
+    parser.add_argument("--timeout", type=float, default=900)
+    args = parser.parse_args()
+
+    cfg = stack.StackConfig()
+    timings = stack.up(cfg)
+    stack.say(f"stack healthy in {timings['all healthy']:.1f} s")
+    stack.say("bootstrap: " + str(bootstrap.bootstrap_stack(cfg)))
+    os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
+    settings = config.settings()
+
+    since = datetime.now(timezone.utc).isoformat()
+    started = time.monotonic()
+    keys = seed.seed(args.data_dir, str(settings["raw_data_bucket"]))
+    stack.say(f"waiting for the DAG runs of {len(keys)} file(s) "
+              f"(Airflow UI {cfg.airflow_url}, user {stack.AIRFLOW_USER})")
+    airflow = airflow_api.Airflow(cfg.airflow_url, stack.AIRFLOW_USER, cfg.password_file)
+    runs = airflow_api.wait_for_runs(airflow, config.REALTIME_DAG_ID, set(keys), since,
+                                     args.timeout, report=lambda line: stack.say("  " + line))
+    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
+    stack.say(f"{len(runs)} run(s) finished in {time.monotonic() - started:.1f} s after the "
+              f"upload; failed: {failed or 'none'}")
+
+    table = boto3.resource("dynamodb").Table(str(settings["dynamodb_table_name"]))
+    items = kpi_query.fetch(table, None, None)
+    stack.say("")
+    stack.say(kpi_query.render([i for i in items if i["kpi"] in ("top_genre", "quality")]))
+    stack.say(f"\n{sum(i['kpi'] == 'genre_daily' for i in items)} genre-day KPI rows and "
+              f"{sum(i['kpi'] == 'top_song' for i in items)} top-song rows in "
+              f"{settings['dynamodb_table_name']}; all of them: AWS_ENDPOINT_URL={cfg.endpoint} "
+              "scripts/kpis.sh [--date D] [--genre G] [--json]. Stop the stack: scripts/down")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

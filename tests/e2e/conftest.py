@@ -1,0 +1,29 @@
+"""End-to-end fixtures: the whole local stack started once for the session (free ports, a
+temporary home), used the way a user does: files uploaded to the raw bucket."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from devstack import bootstrap, emulator, stack
+from devstack.stack import free_port
+from live_stack import LiveStack
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    home = tmp_path_factory.mktemp("stack")
+    cfg = stack.StackConfig(home=home, ministack_port=free_port(), glue_port=free_port(),
+                            mwaa_port=free_port(), airflow_port=free_port(),
+                            retry_delay_seconds=3)
+    saved = dict(os.environ)
+    os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
+    try:
+        stack.up(cfg)
+        bootstrap.bootstrap_stack(cfg)
+        yield LiveStack(cfg)
+    finally:
+        stack.down(cfg)
+        os.environ.clear()
+        os.environ.update(saved)

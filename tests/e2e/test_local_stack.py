@@ -1,0 +1,117 @@
+"""The pipeline end to end on the local stack: upload -> S3 notification -> Lambda -> MWAA API ->
+Airflow DAG -> Glue runs -> S3/DynamoDB. Each test uses its own days so KPIs do not mix."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from live_stack import generate
+from devstack.kpi_duckdb import expected_items, kpi_items_only
+from music_streaming import config, layout
+
+pytestmark = pytest.mark.e2e
+
+
+def csvs(root: Path, dataset: str) -> list[Path]:
+    return sorted((root / dataset).glob("*.csv"))
+
+
+def days(first: str) -> set[str]:
+    year, month, day = first.split("-")
+    return {first, f"{year}-{month}-{int(day) + 1:02d}"}
+
+
+@pytest.fixture(scope="module")
+def first_batch(live, tmp_path_factory):
+    """Songs, users and streams of two days uploaded one after the other, as a user would."""
+    data = generate(tmp_path_factory.mktemp("a"), "2030-01-01", seed=11)
+    keys = [live.upload("songs/a_songs.csv", csvs(data, "songs")[0]),
+            live.upload("users/a_users.csv", csvs(data, "users")[0]),
+            live.upload("streams/a_streams.csv", csvs(data, "streams")[0])]
+    return data, keys, live.wait(keys)
+
+
+def test_upload_runs_the_pipeline_end_to_end(live, first_batch):
+    data, keys, runs = first_batch
+    assert [r["state"] for r in runs] == ["success"] * 3
+    for run in runs:  # started by the Lambda (conf) through the MWAA API, ended at success_end
+        assert run["conf"]["batch_id"] == run["dag_run_id"]
+        assert run["conf"]["batch_id"].startswith(f"batch-{live['raw_data_bucket']}-")
+        states = live.task_states(run)
+        assert states["success_end"][0] == "success"
+        assert states["validation_failed_end"][0] == "skipped"
+
+    streams_run = next(r for r in runs if r["conf"]["keys"] == ["streams/a_streams.csv"])
+    parquet = live.keys("processed_bucket", layout.PROCESSED_DATA_PREFIX)
+    assert any(f"batch_id={streams_run['dag_run_id']}/genre=" in k and k.endswith(".parquet")
+               for k in parquet)
+
+    expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
+    assert kpi_items_only(live.kpi_items(days("2030-01-01"))) == expected
+
+    tracker = live.dynamodb.Table(config.file_tracker_table(live["dynamodb_table_name"]))
+    for key in keys:
+        item = tracker.get_item(Key={"file_key": f"s3://{live['raw_data_bucket']}/{key}"})["Item"]
+        assert item["status"] == "ARCHIVED" and item["archived_to"].endswith(key)
+    assert not set(keys) & set(live.keys("raw_data_bucket"))
+    archived = live.keys("archive_bucket")
+    assert all(any(a.endswith("/" + k) for a in archived) for k in keys)
+
+
+def test_reuploading_the_same_data_leaves_the_kpis_unchanged(live, first_batch):
+    data, _keys, _runs = first_batch
+    before = kpi_items_only(live.kpi_items(days("2030-01-01")))
+    key = live.upload("streams/a_streams_again.csv", csvs(data, "streams")[0])
+    [run] = live.wait([key])
+    assert run["state"] == "success"
+    assert kpi_items_only(live.kpi_items(days("2030-01-01"))) == before
+
+
+def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,listen_time\nu1,2031-01-01 10:00:00\n")
+    before = live.kpi_items()
+    key = live.upload("streams/bad_file.csv", bad)
+    [run] = live.wait([key])
+    states = live.task_states(run)
+    assert states["validation_failed_end"][0] == "success"
+    assert states["realtime_etl_processing"][0] == "skipped"
+    assert states["success_end"][0] == "skipped"
+
+    report = json.loads(live.s3.get_object(
+        Bucket=live["processed_bucket"],
+        Key=layout.validation_report_key(run["dag_run_id"]))["Body"].read())
+    assert report["status"] == "invalid" and report["invalid_files"] == [key]
+    quarantined = layout.quarantine_key(run["dag_run_id"], key)
+    assert quarantined in live.keys("quarantine_bucket")
+    assert key not in live.keys("raw_data_bucket")
+    assert sorted(map(str, live.kpi_items())) == sorted(map(str, before))
+
+
+def test_two_files_of_the_same_days_give_the_kpis_of_their_union(live, tmp_path):
+    data = generate(tmp_path, "2032-03-01", seed=22, streams=3000, files=2)
+    keys = [live.upload("songs/b_songs.csv", csvs(data, "songs")[0]),
+            live.upload("users/b_users.csv", csvs(data, "users")[0])]
+    streams = csvs(data, "streams")
+    keys += [live.upload("streams/b_part1.csv", streams[0]),
+             live.upload("streams/b_part2.csv", streams[1])]
+    assert {r["state"] for r in live.wait(keys)} == {"success"}
+    expected = expected_items(streams, csvs(data, "songs"), csvs(data, "users"))
+    assert kpi_items_only(live.kpi_items(days("2032-03-01"))) == expected
+
+
+def test_failed_glue_run_is_retried_by_airflow(live, tmp_path):
+    data = generate(tmp_path, "2033-05-01", seed=33)
+    keys = [live.upload("songs/c_songs.csv", csvs(data, "songs")[0]),
+            live.upload("users/c_users.csv", csvs(data, "users")[0])]
+    assert {r["state"] for r in live.wait(keys)} == {"success"}
+    live.fail_next_glue_runs(str(config.VARIABLE_DEFAULTS["etl_job_name"]))
+    key = live.upload("streams/c_streams.csv", csvs(data, "streams")[0])
+    [run] = live.wait([key])
+    assert run["state"] == "success"
+    state, tries = live.task_states(run)["realtime_etl_processing"]
+    assert state == "success" and tries == 2
+    expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
+    assert kpi_items_only(live.kpi_items(days("2033-05-01"))) == expected

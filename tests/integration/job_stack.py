@@ -1,0 +1,86 @@
+"""Helpers of the job integration tests: an isolated set of buckets and tables on the emulator,
+and jobs run the way Glue runs them."""
+from __future__ import annotations
+
+import subprocess
+import uuid
+from pathlib import Path
+
+import boto3
+
+from devstack import bootstrap, glue_exec
+from music_streaming import config
+
+
+class Stack:
+    """One isolated set of buckets and tables (unique names) on the shared emulator."""
+
+    def __init__(self, endpoint: str, package_zip: Path, log_dir: Path):
+        suffix = uuid.uuid4().hex[:8]
+        self.endpoint = endpoint
+        self.package_zip = package_zip
+        self.log_dir = log_dir
+        self.settings = config.settings({
+            name: f"{config.VARIABLE_DEFAULTS[name]}-{suffix}"
+            for name in (*bootstrap.BUCKET_SETTINGS, "dynamodb_table_name")})
+        bootstrap.ensure_storage(self.settings)
+        self.s3 = boto3.client("s3")
+        self.dynamodb = boto3.resource("dynamodb")
+
+    def __getitem__(self, name):
+        return self.settings[name]
+
+    def upload_dir(self, directory: Path) -> list[str]:
+        keys = []
+        for path in sorted(directory.rglob("*.csv")):
+            key = path.relative_to(directory).as_posix()
+            self.s3.upload_file(str(path), self["raw_data_bucket"], key)
+            keys.append(key)
+        return keys
+
+    def put(self, key: str, body: bytes) -> str:
+        self.s3.put_object(Bucket=self["raw_data_bucket"], Key=key, Body=body)
+        return key
+
+    def keys(self, bucket_setting: str, prefix: str = "") -> list[str]:
+        from music_streaming import aws
+        return aws.list_keys(self.s3, self[bucket_setting], [prefix])
+
+    def run_job(self, job: str, arguments: dict) -> subprocess.CompletedProcess:
+        log = self.log_dir / f"{job}-{uuid.uuid4().hex[:6]}.log"
+        code = glue_exec.run(job, arguments, self.endpoint, self.package_zip, log, timeout=600)
+        result = subprocess.CompletedProcess([job], code, stdout=log.read_text(), stderr="")
+        result.log_path = log
+        return result
+
+    def validate(self, batch_id: str, keys: list[str] | None = None, **extra):
+        args = {"raw_data_bucket": self["raw_data_bucket"],
+                "processed_bucket": self["processed_bucket"],
+                "quarantine_bucket": self["quarantine_bucket"], "batch_id": batch_id, **extra}
+        if keys is not None:
+            args["keys"] = ",".join(keys)
+        return self.run_job("validation", args)
+
+    def etl(self, task_type: str, batch_id: str, processing_date: str = "2024-07-01"):
+        return self.run_job("etl", {
+            "JOB_NAME": config.GLUE_JOBS["etl"]["name"], "task_type": task_type,
+            "batch_id": batch_id, "processing_date": processing_date,
+            "raw_data_bucket": self["raw_data_bucket"],
+            "processed_bucket": self["processed_bucket"],
+            "archive_bucket": self["archive_bucket"],
+            "dynamodb_table_name": self["dynamodb_table_name"]})
+
+    def kpi_items(self) -> list[dict]:
+        table = self.dynamodb.Table(self["dynamodb_table_name"])
+        items, kwargs = [], {}
+        while True:
+            page = table.scan(**kwargs)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def assert_ok(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, (
+        f"job failed ({result.returncode}), log {result.log_path}:\n{result.stderr[-4000:]}")
