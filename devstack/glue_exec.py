@@ -18,6 +18,8 @@ S3A_STATIC = {
     "spark.hadoop.fs.s3a.change.detection.mode": "none",
     "spark.hadoop.fs.s3a.fast.upload": "true",
     "spark.hadoop.fs.s3a.committer.magic.enabled": "false",
+    # Hadoop 3.4 (Glue 5) keeps directory markers; 3.3 deletes them on every write.
+    "spark.hadoop.fs.s3a.directory.marker.retention": "keep",
 }
 
 

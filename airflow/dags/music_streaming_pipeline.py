@@ -14,6 +14,8 @@ from music_streaming import config
 
 RAW_BUCKET = t.var("raw_data_bucket")
 PROCESSED = t.var("processed_bucket")
+NEW_FILE_FILTER = {"raw_bucket": RAW_BUCKET, "processed_bucket": PROCESSED,
+                   "min_age_minutes": t.var("daily_min_file_age_minutes")}
 NEW_FILES = "{{ ti.xcom_pull(task_ids='prepare_data_for_processing')['keys_json'] }}"
 
 with DAG(
@@ -41,10 +43,10 @@ with DAG(
         task_id="verify_glue_scripts", python_callable=t.verify_glue_scripts)
     check_for_new_streams = PythonOperator(
         task_id="check_for_new_streams", python_callable=t.check_for_new_streams,
-        op_kwargs={"raw_bucket": RAW_BUCKET, "processed_bucket": PROCESSED})
+        op_kwargs=NEW_FILE_FILTER)
     check_reference_data_updates = PythonOperator(
         task_id="check_reference_data_updates", python_callable=t.check_reference_data_updates,
-        op_kwargs={"raw_bucket": RAW_BUCKET, "processed_bucket": PROCESSED})
+        op_kwargs=NEW_FILE_FILTER)
     prepare_data_for_processing = PythonOperator(
         task_id="prepare_data_for_processing", python_callable=t.prepare_data_for_processing,
         op_kwargs={"new_streams": "{{ ti.xcom_pull(task_ids='check_for_new_streams') }}",

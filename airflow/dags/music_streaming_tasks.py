@@ -123,11 +123,18 @@ def log_validation_failure(processed_bucket: str, batch_id: str) -> dict:
     return {"batch_id": batch_id, "invalid_files": report["invalid_files"]}
 
 
-def raw_dataset_keys(hook: S3Hook, bucket: str, dataset_names) -> list[str]:
+def raw_dataset_keys(hook: S3Hook, bucket: str, dataset_names,
+                     min_age_minutes: float = 0) -> list[str]:
+    """CSV keys of the datasets, last modified at least ``min_age_minutes`` ago."""
+    from datetime import datetime, timezone
+
+    cutoff = datetime.now(timezone.utc) - timedelta(minutes=float(min_age_minutes))
     keys = []
+    paginator = hook.get_conn().get_paginator("list_objects_v2")
     for name in dataset_names:
-        keys += [k for k in hook.list_keys(bucket_name=bucket, prefix=f"{name}/")
-                 if datasets.dataset_of(k) == name]
+        for page in paginator.paginate(Bucket=bucket, Prefix=f"{name}/"):
+            keys += [o["Key"] for o in page.get("Contents", [])
+                     if datasets.dataset_of(o["Key"]) == name and o["LastModified"] <= cutoff]
     return sorted(keys)
 
 
@@ -209,19 +216,23 @@ def _state(hook: S3Hook, bucket: str) -> tuple[dict, str | None]:
     return json.loads(body["Body"].read()), body.get("ETag")
 
 
-def _new_files(raw_bucket: str, processed_bucket: str, dataset_names) -> list[str]:
+def _new_files(raw_bucket: str, processed_bucket: str, dataset_names,
+               min_age_minutes: str) -> list[str]:
     hook = S3Hook(aws_conn_id=AWS_CONN_ID)
     processed, _etag = _state(hook, processed_bucket)
-    return [k for k in raw_dataset_keys(hook, raw_bucket, dataset_names)
+    return [k for k in raw_dataset_keys(hook, raw_bucket, dataset_names, float(min_age_minutes))
             if k not in processed["processed"]]
 
 
-def check_for_new_streams(raw_bucket: str, processed_bucket: str) -> list[str]:
-    return _new_files(raw_bucket, processed_bucket, [datasets.STREAMS])
+def check_for_new_streams(raw_bucket: str, processed_bucket: str,
+                          min_age_minutes: str) -> list[str]:
+    return _new_files(raw_bucket, processed_bucket, [datasets.STREAMS], min_age_minutes)
 
 
-def check_reference_data_updates(raw_bucket: str, processed_bucket: str) -> list[str]:
-    return _new_files(raw_bucket, processed_bucket, [datasets.SONGS, datasets.USERS])
+def check_reference_data_updates(raw_bucket: str, processed_bucket: str,
+                                 min_age_minutes: str) -> list[str]:
+    return _new_files(raw_bucket, processed_bucket, [datasets.SONGS, datasets.USERS],
+                      min_age_minutes)
 
 
 def prepare_data_for_processing(new_streams: list[str], reference_updates: list[str]) -> dict:

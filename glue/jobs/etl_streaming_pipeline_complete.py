@@ -135,22 +135,25 @@ def write_batch_streams(spark, args: dict, keys: list[str], songs, users, touche
                                        args["batch_id"])
     raw = read_csv(spark, [layout.s3_url(raw_bucket, k) for k in keys], multiline=False)
     typed = kpis.typed_streams(raw, keep=["_source_file"]).persist(StorageLevel.MEMORY_AND_DISK)
-    for row in typed.groupBy("_source_file").agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect():
-        summary["files"][key_of(row["_source_file"], raw_bucket)] = {
-            "dataset": datasets.STREAMS, "rows": row["rows"], "rejected_rows": row["rejected"]}
+    # One pass gives both the per-file counts and the days the batch touches.
+    counts = typed.groupBy("_source_file", "listen_date").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect()
+    for row in counts:
+        entry = summary["files"].setdefault(key_of(row["_source_file"], raw_bucket), {
+            "dataset": datasets.STREAMS, "rows": 0, "rejected_rows": 0})
+        entry["rows"] += row["rows"]
+        entry["rejected_rows"] += row["rejected"]
+        if row["listen_date"] is not None and row["rows"] > row["rejected"]:
+            touched_days.add(row["listen_date"])
     valid, _rejected = kpis.split_streams(typed)
-    events = valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY)
-    batch = kpis.enrich_streams(events, songs, users).persist(StorageLevel.MEMORY_AND_DISK)
-    touched_days.update(r["listen_date"] for r in
-                        batch.select("listen_date").distinct().collect())
+    batch = kpis.enrich_streams(valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY),
+                                songs, users)
     # One file per genre directory: fewer, larger objects than one per task and genre.
     # Overwrite replaces this batch's output only: a rerun never appends a copy.
     (batch.repartition("genre").write.mode("overwrite").partitionBy("genre")
      .parquet(layout.s3_url(processed, layout.processed_batch_prefix(
          args["processing_date"], batch_id))))
-    batch.unpersist()
     typed.unpersist()
 
 

@@ -31,6 +31,9 @@ VARIABLE_DEFAULTS: dict[str, object] = {
     # Fraction of malformed rows a file may hold and still pass validation (bad rows are then
     # dropped by the ETL job and counted). 0 = any bad row fails the file.
     "max_bad_row_ratio": 0.0,
+    # The daily DAG takes only files older than this: newer ones belong to the realtime trigger,
+    # so both DAGs never work on one file at once.
+    "daily_min_file_age_minutes": 60,
 }
 
 FILE_TRACKER_SUFFIX = "_file_tracker"
