@@ -193,24 +193,57 @@ def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
     return changed
 
 
+def bootstrap_aws(settings: dict, mwaa_endpoint: str | None) -> dict:
+    """Storage, artifacts, the Lambda and the raw bucket's notification, on the endpoint that
+    AWS_ENDPOINT_URL names."""
+    region = str(settings["aws_region"])
+    s3 = boto3.client("s3", region_name=region)
+    lambda_client = boto3.client("lambda", region_name=region)
+    environment = dict(config.lambda_environment(settings))
+    if mwaa_endpoint:  # the local MWAA API, over plain HTTP
+        environment.update(AWS_ENDPOINT_URL_MWAA=mwaa_endpoint, MWAA_WEBSERVER_SCHEME="http")
+    report = ensure_storage(settings)
+    report["artifacts"] = ensure_artifacts(s3, settings)
+    report["lambda"] = ensure_lambda(lambda_client, settings, environment)
+    report["notification"] = ensure_notification(s3, lambda_client, settings)
+    return report
+
+
 def bootstrap_stack(cfg, settings: dict | None = None) -> dict:
-    """Everything the local stack needs, from the one configuration; idempotent."""
+    """Everything the native local stack needs, from the one configuration; idempotent."""
     from devstack import emulator
     from devstack.airflow_api import Airflow
 
     os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
     settings = config.settings(settings)
-    region = str(settings["aws_region"])
-    s3 = boto3.client("s3", region_name=region)
-    lambda_client = boto3.client("lambda", region_name=region)
-    glue = boto3.client("glue", region_name=region, endpoint_url=cfg.glue_endpoint)
-    environment = {**config.lambda_environment(settings),
-                   "AWS_ENDPOINT_URL_MWAA": cfg.mwaa_endpoint, "MWAA_WEBSERVER_SCHEME": "http"}
-    report = ensure_storage(settings)
-    report["artifacts"] = ensure_artifacts(s3, settings)
+    report = bootstrap_aws(settings, cfg.mwaa_endpoint)
+    glue = boto3.client("glue", region_name=str(settings["aws_region"]),
+                        endpoint_url=cfg.glue_endpoint)
     report["glue_jobs"] = ensure_glue_jobs(glue, settings)
-    report["lambda"] = ensure_lambda(lambda_client, settings, environment)
-    report["notification"] = ensure_notification(s3, lambda_client, settings)
     report["variables"] = ensure_airflow_variables(
         Airflow(cfg.airflow_url, "admin", cfg.password_file), settings)
     return report
+
+
+def main() -> None:
+    """Parts of the bootstrap for the Compose stack, where each runs in its own container:
+    ``aws`` (LocalStack init hook), ``glue`` (job definitions), ``variables`` (JSON for
+    ``airflow variables import``). Endpoints come from AWS_ENDPOINT_URL(_GLUE)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("part", choices=["aws", "glue", "variables"])
+    parser.add_argument("--mwaa-endpoint", default=os.environ.get("LOCAL_MWAA_ENDPOINT"))
+    args = parser.parse_args()
+    settings = config.settings()
+    if args.part == "aws":
+        print(json.dumps(bootstrap_aws(settings, args.mwaa_endpoint)))
+    elif args.part == "glue":
+        print(json.dumps(ensure_glue_jobs(boto3.client("glue", region_name=str(
+            settings["aws_region"])), settings)))
+    else:
+        print(json.dumps(airflow_variables(settings), indent=1))
+
+
+if __name__ == "__main__":
+    main()

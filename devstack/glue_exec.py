@@ -33,10 +33,17 @@ def spark_conf(endpoint: str) -> dict[str, str]:
             "spark.driver.memory": os.environ.get("LOCAL_GLUE_DRIVER_MEMORY", "2g")}
 
 
+# Where Spark and Python come from: the project's venv natively; the Glue image's own
+# (/usr/lib/spark, its python3) in the Compose stack, set through these variables.
+SPARK_SUBMIT = os.environ.get("LOCAL_GLUE_SPARK_SUBMIT", str(paths.VENV_BIN / "spark-submit"))
+JOB_PYTHON = os.environ.get("LOCAL_GLUE_PYTHON", str(paths.VENV_BIN / "python"))
+JARS_DIR = Path(os.environ.get("LOCAL_GLUE_JARS_DIR", paths.JARS_DIR))
+
+
 def hadoop_jars() -> list[Path]:
-    jars = sorted(paths.JARS_DIR.glob("*.jar"))
+    jars = sorted(JARS_DIR.glob("*.jar"))
     if not jars:
-        raise FileNotFoundError(f"no hadoop-aws jars in {paths.JARS_DIR}: run scripts/install")
+        raise FileNotFoundError(f"no hadoop-aws jars in {JARS_DIR}: run scripts/install")
     return jars
 
 
@@ -51,15 +58,15 @@ def command(job_type: str, script: Path, extra_py_files: list[Path],
             arguments: Mapping[str, str], endpoint: str) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) for one job run."""
     env = {**os.environ, **emulator.aws_env(endpoint), "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYSPARK_PYTHON": str(paths.VENV_BIN / "python"),
+           "PYSPARK_PYTHON": JOB_PYTHON,
            "PATH": f"{paths.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
            "PYTHONUNBUFFERED": "1"}
     if job_type == "pythonshell":
         env["PYTHONPATH"] = os.pathsep.join(str(p) for p in extra_py_files)
-        return [str(paths.VENV_BIN / "python"), str(script), *job_arguments(arguments)], env
+        return [JOB_PYTHON, str(script), *job_arguments(arguments)], env
     if job_type != "glueetl":
         raise ValueError(f"unsupported job type {job_type!r}")
-    argv = [str(paths.VENV_BIN / "spark-submit"), "--master", "local[2]",
+    argv = [SPARK_SUBMIT, "--master", "local[2]",
             "--jars", ",".join(str(j) for j in hadoop_jars())]
     if extra_py_files:
         argv += ["--py-files", ",".join(str(p) for p in extra_py_files)]

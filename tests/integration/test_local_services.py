@@ -1,0 +1,165 @@
+"""The local Glue and MWAA APIs through boto3, as the Amazon provider and the Lambda call them:
+request/response shapes, Glue's error types, run states, logs in CloudWatch."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from devstack import glue_service, mwaa_service
+from devstack.airflow_api import Airflow
+from devstack.stack import free_port
+
+pytestmark = pytest.mark.integration
+
+
+def serve(handler_class) -> tuple[str, ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler_class)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+@pytest.fixture
+def glue(endpoint, tmp_path):
+    url, server = serve(glue_service.make_handler(glue_service.GlueJobs(tmp_path, endpoint)))
+    yield boto3.client("glue", endpoint_url=url)
+    server.shutdown()
+
+
+@pytest.fixture
+def script_bucket(endpoint):
+    s3 = boto3.client("s3")
+    name = f"glue-scripts-{free_port()}"
+    s3.create_bucket(Bucket=name)
+    scripts = {
+        "echo.py": "import sys, time\nprint('ARGS', sys.argv[1:], flush=True)\ntime.sleep(2)\n",
+        "fail.py": "raise ValueError('bad input row 7')\n",
+        "slow.py": "import time\ntime.sleep(60)\n",
+    }
+    for key, body in scripts.items():
+        s3.put_object(Bucket=name, Key=key, Body=body.encode())
+    return name
+
+
+def job(glue, bucket, name, script, **extra):
+    glue.create_job(Name=name, Role="arn:aws:iam::000000000000:role/glue",
+                    Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/{script}",
+                             "PythonVersion": "3.9"},
+                    DefaultArguments={"--from_job": "default", "--override": "job"}, **extra)
+
+
+def wait_done(glue, name, run_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = glue.get_job_run(JobName=name, RunId=run_id)["JobRun"]
+        if run["JobRunState"] not in glue_service.ACTIVE:
+            return run
+        time.sleep(0.3)
+    raise TimeoutError(run_id)
+
+
+def test_glue_errors_have_glue_shapes(glue, script_bucket):
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_job(JobName="missing")
+    job(glue, script_bucket, "dup", "echo.py")
+    with pytest.raises(glue.exceptions.AlreadyExistsException):
+        job(glue, script_bucket, "dup", "echo.py")
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_job_run(JobName="dup", RunId="jr_nope")
+
+
+def test_run_merges_arguments_limits_concurrency_and_ships_logs(glue, script_bucket):
+    job(glue, script_bucket, "echo", "echo.py", ExecutionProperty={"MaxConcurrentRuns": 1})
+    run_id = glue.start_job_run(JobName="echo", Arguments={"--override": "run"})["JobRunId"]
+    with pytest.raises(glue.exceptions.ConcurrentRunsExceededException):
+        glue.start_job_run(JobName="echo")
+    run = wait_done(glue, "echo", run_id)
+    assert run["JobRunState"] == "SUCCEEDED" and run["LogGroupName"] == "/aws-glue/jobs"
+    assert run["Arguments"] == {"--from_job": "default", "--override": "run"}
+    events = boto3.client("logs").filter_log_events(
+        logGroupName="/aws-glue/jobs/output", logStreamNames=[run_id])["events"]
+    printed = " ".join(e["message"] for e in events)
+    assert "'--from_job', 'default'" in printed and "'--override', 'run'" in printed
+    assert f"'--JOB_RUN_ID', '{run_id}'" in printed
+    assert [r["Id"] for r in glue.get_job_runs(JobName="echo")["JobRuns"]] == [run_id]
+
+
+def test_failed_run_reports_the_error(glue, script_bucket):
+    job(glue, script_bucket, "fails", "fail.py")
+    run = wait_done(glue, "fails", glue.start_job_run(JobName="fails")["JobRunId"])
+    assert run["JobRunState"] == "FAILED"
+    assert run["ErrorMessage"] == "ValueError: bad input row 7"
+
+
+def test_stop_and_update(glue, script_bucket):
+    job(glue, script_bucket, "slow", "slow.py")
+    run_id = glue.start_job_run(JobName="slow")["JobRunId"]
+    time.sleep(1.5)
+    reply = glue.batch_stop_job_run(JobName="slow", JobRunIds=[run_id, "jr_unknown"])
+    assert [s["JobRunId"] for s in reply["SuccessfulSubmissions"]] == [run_id]
+    assert reply["Errors"][0]["JobRunId"] == "jr_unknown"
+    assert wait_done(glue, "slow", run_id)["JobRunState"] == "STOPPED"
+    glue.update_job(JobName="slow", JobUpdate={
+        "Role": "r", "Command": {"Name": "pythonshell", "ScriptLocation": "s3://x/y.py"},
+        "Timeout": 5})
+    updated = glue.get_job(JobName="slow")["Job"]
+    assert updated["Timeout"] == 5 and "DefaultArguments" not in updated  # replaced, as in Glue
+
+
+class FakeAirflow(BaseHTTPRequestHandler):
+    """Airflow's token endpoint and a dagRuns endpoint that knows one existing run id."""
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/auth/token":
+            self._send(201, {"access_token": "jwt"})
+        elif self.headers.get("Authorization") != "Bearer jwt":
+            self._send(401, {"detail": "no token"})
+        elif body.get("dag_run_id") == "exists":
+            self._send(409, {"detail": "DAG Run already exists"})
+        else:
+            self._send(200, {"dag_run_id": body["dag_run_id"], "path": self.path})
+
+
+def test_mwaa_invoke_rest_api_and_cli_token(tmp_path):
+    airflow_url, airflow_server = serve(FakeAirflow)
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"admin": "secret"}))
+    port = free_port()
+    mwaa_state = mwaa_service.Mwaa("env", Airflow(airflow_url, "admin", passwords), ["true"], port)
+    server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.make_handler(mwaa_state))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = boto3.client("mwaa", endpoint_url=f"http://127.0.0.1:{port}",
+                          config=Config(inject_host_prefix=False))
+    try:
+        ok = client.invoke_rest_api(Name="env", Path="/dags/d/dagRuns", Method="POST",
+                                    Body={"dag_run_id": "r1"})
+        assert ok["RestApiStatusCode"] == 200
+        assert ok["RestApiResponse"] == {"dag_run_id": "r1", "path": "/api/v2/dags/d/dagRuns"}
+        with pytest.raises(client.exceptions.RestApiClientException) as conflict:
+            client.invoke_rest_api(Name="env", Path="/dags/d/dagRuns", Method="POST",
+                                   Body={"dag_run_id": "exists"})
+        # the Lambda relies on this shape to treat a retried event as done
+        assert conflict.value.response["RestApiStatusCode"] == 409
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.invoke_rest_api(Name="other", Path="/dags", Method="GET")
+        token = client.create_cli_token(Name="env")
+        assert token["WebServerHostname"] == f"127.0.0.1:{port}" and token["CliToken"]
+    finally:
+        server.shutdown()
+        airflow_server.shutdown()
