@@ -171,12 +171,18 @@ def free_port() -> int:
 
 
 def pid_of(component: Component, cfg: StackConfig) -> int | None:
+    """The component's pid while it runs; reaps it when it is our exited child (a zombie)."""
     try:
         pid = int(component.pid_file(cfg).read_text())
         os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
+    except ChildProcessError:
+        pass  # started by another process (e.g. an earlier `scripts/up`)
+    return pid
 
 
 def http_ok(url: str) -> bool:
