@@ -37,11 +37,14 @@ def spark_conf(endpoint: str) -> dict[str, str]:
 # (/usr/lib/spark, its python3) in the Compose stack, set through these variables.
 SPARK_SUBMIT = os.environ.get("LOCAL_GLUE_SPARK_SUBMIT", str(paths.VENV_BIN / "spark-submit"))
 JOB_PYTHON = os.environ.get("LOCAL_GLUE_PYTHON", str(paths.VENV_BIN / "python"))
-JARS_DIR = Path(os.environ.get("LOCAL_GLUE_JARS_DIR", paths.JARS_DIR))
+# Empty: the Spark installation brings its S3A connector (the Glue image does).
+JARS_DIR = os.environ.get("LOCAL_GLUE_JARS_DIR", str(paths.JARS_DIR))
 
 
 def hadoop_jars() -> list[Path]:
-    jars = sorted(JARS_DIR.glob("*.jar"))
+    if not JARS_DIR:
+        return []
+    jars = sorted(Path(JARS_DIR).glob("*.jar"))
     if not jars:
         raise FileNotFoundError(f"no hadoop-aws jars in {JARS_DIR}: run scripts/install")
     return jars
@@ -66,8 +69,9 @@ def command(job_type: str, script: Path, extra_py_files: list[Path],
         return [JOB_PYTHON, str(script), *job_arguments(arguments)], env
     if job_type != "glueetl":
         raise ValueError(f"unsupported job type {job_type!r}")
-    argv = [SPARK_SUBMIT, "--master", "local[2]",
-            "--jars", ",".join(str(j) for j in hadoop_jars())]
+    argv = [SPARK_SUBMIT, "--master", "local[2]"]
+    if hadoop_jars():
+        argv += ["--jars", ",".join(str(j) for j in hadoop_jars())]
     if extra_py_files:
         argv += ["--py-files", ",".join(str(p) for p in extra_py_files)]
     for key, value in spark_conf(endpoint).items():

@@ -68,13 +68,28 @@ class StackConfig:
 AIRFLOW_USER = "admin"
 
 
-def aws_connection(cfg: StackConfig) -> str:
-    """The ``aws_default`` connection: AWS calls to MiniStack, Glue to the local Glue API."""
+def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
+    """The ``aws_default`` connection: AWS calls to the emulator, Glue to the local Glue API.
+    (The Compose stack uses the same, with service hostnames.)"""
     return json.dumps({
         "conn_type": "aws", "login": emulator.LOCAL_ACCESS_KEY,
         "password": emulator.LOCAL_SECRET_KEY,
-        "extra": {"region_name": cfg.region, "endpoint_url": cfg.endpoint,
-                  "service_config": {"glue": {"endpoint_url": cfg.glue_endpoint}}}})
+        "extra": {"region_name": region, "endpoint_url": endpoint,
+                  "service_config": {"glue": {"endpoint_url": glue_endpoint}}}})
+
+
+# Airflow settings both local stacks share (native here, Compose in docker-compose.yml; a test
+# keeps them equal).
+AIRFLOW_SHARED_SETTINGS = {
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+    "MUSIC_PIPELINE_GLUE_POLL_SECONDS": "1",
+}
 
 
 def _jwt_secret(cfg: StackConfig) -> str:
@@ -90,26 +105,19 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
     return {
         **os.environ,
         **emulator.aws_env(cfg.endpoint, cfg.region),
+        **AIRFLOW_SHARED_SETTINGS,
         "AIRFLOW_HOME": str(cfg.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(paths.DAGS_DIR),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.airflow_url}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{cfg.airflow_home / 'airflow.db'}",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(cfg.airflow_port),
         "AIRFLOW__API__BASE_URL": cfg.airflow_url,
         "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(cfg),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(cfg),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(cfg.endpoint, cfg.glue_endpoint, cfg.region),
         "PYTHONPATH": str(paths.GLUE_DIR),
         "MUSIC_PIPELINE_RETRY_DELAY_SECONDS": str(cfg.retry_delay_seconds),
-        "MUSIC_PIPELINE_GLUE_POLL_SECONDS": "1",
         "NO_PROXY": "*",
     }
 
