@@ -6,16 +6,13 @@ Idempotent: what exists and matches is left as it is.
 from __future__ import annotations
 
 import base64
-import os
 import hashlib
-import io
 import json
-import zipfile
-from pathlib import Path
+import os
 
 import boto3
 
-from devstack import package, paths
+from devstack import package
 from music_streaming import config, datasets
 
 BUCKET_SETTINGS = ("raw_data_bucket", "processed_bucket", "quarantine_bucket", "archive_bucket",
@@ -66,29 +63,24 @@ def local_role_arn(name: str) -> str:
     return f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"
 
 
-def upload_if_changed(s3, path: Path, bucket: str, key: str) -> bool:
-    """Uploads when the object is missing or its MD5 (single-part ETag) differs."""
-    digest = hashlib.md5(path.read_bytes()).hexdigest()
-    try:
-        if s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == digest:
-            return False
-    except s3.exceptions.ClientError:
-        pass
-    s3.upload_file(str(path), bucket, key)
-    return True
-
-
 def ensure_artifacts(s3, settings: dict) -> list[str]:
-    """Glue scripts and the package zip in the scripts bucket (the same files AWS gets)."""
-    uploaded = []
+    """The Glue scripts and package in the artifacts bucket: the very bytes a deploy to AWS
+    uploads (devstack.deploy.artifacts), uploaded when missing or different."""
+    from devstack import deploy
+
     bucket = str(settings["scripts_bucket"])
-    files = {config.script_url(settings, k): paths.JOBS_DIR / str(spec["script"])
-             for k, spec in config.GLUE_JOBS.items()}
-    files[config.package_url(settings)] = package.build_package_zip()
-    for url, path in files.items():
-        key = url.split(f"{bucket}/", 1)[1]
-        if upload_if_changed(s3, path, bucket, key):
-            uploaded.append(url)
+    uploaded = []
+    for key, data in deploy.artifacts(settings).items():
+        if not key.startswith(config.SCRIPTS_PREFIX):
+            continue
+        try:
+            if s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == \
+                    hashlib.md5(data).hexdigest():
+                continue
+        except s3.exceptions.ClientError:
+            pass
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+        uploaded.append(f"s3://{bucket}/{key}")
     return uploaded
 
 
@@ -113,19 +105,8 @@ def ensure_glue_jobs(glue, settings: dict) -> dict[str, str]:
     return changes
 
 
-def lambda_zip() -> bytes:
-    """The Lambda package, byte-reproducible (fixed timestamps, sorted)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(paths.LAMBDA_DIR.rglob("*.py")):
-            info = zipfile.ZipInfo(str(path.relative_to(paths.LAMBDA_DIR)), (1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
-
-
 def ensure_lambda(lambda_client, settings: dict, environment: dict[str, str]) -> str:
-    code = lambda_zip()
+    code = package.lambda_zip()
     sha = base64.b64encode(hashlib.sha256(code).digest()).decode()
     name = config.LAMBDA_FUNCTION_NAME
     try:

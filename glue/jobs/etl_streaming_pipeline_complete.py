@@ -48,10 +48,17 @@ def start_spark(job_name: str, args: dict):
         glue_context = GlueContext(SparkContext.getOrCreate())
         job = Job(glue_context)
         job.init(job_name, args)
-        return glue_context.spark_session, job
+        spark = glue_context.spark_session
     except Exception as exc:  # noqa: BLE001 - plain Spark outside Glue
         log.info("running without GlueContext (%s)", type(exc).__name__)
-        return SparkSession.builder.appName(job_name).getOrCreate(), None
+        spark, job = SparkSession.builder.appName(job_name).getOrCreate(), None
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in config.SPARK_CONF.items():
+        if key.startswith("spark.hadoop."):
+            hadoop.set(key[len("spark.hadoop."):], value)
+        else:
+            spark.conf.set(key, value)
+    return spark, job
 
 
 @contextmanager

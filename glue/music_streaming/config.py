@@ -98,8 +98,7 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
         arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
     else:
         arguments.update({"--archive_bucket": str(settings["archive_bucket"]),
-                          "--dynamodb_table_name": str(settings["dynamodb_table_name"]),
-                          "--conf": " --conf ".join(f"{k}={v}" for k, v in SPARK_CONF.items())})
+                          "--dynamodb_table_name": str(settings["dynamodb_table_name"])})
     definition = {
         "Name": spec["name"], "Role": role_arn,
         "Command": {"Name": spec["command"], "ScriptLocation": script_url(settings, job_key),
@@ -129,6 +128,7 @@ def lambda_environment(settings: dict) -> dict[str, str]:
 
 
 # Spark settings the ETL job is tuned with; passed as Glue `--conf` / spark-submit `--conf`.
+# Tuning of the ETL job, applied by the job itself when its session starts (Glue reserves --conf).
 # Outputs are replaced per batch path (static overwrite); commit algorithm 2 halves the renames,
 # which are copies on S3.
 SPARK_CONF: dict[str, str] = {
