@@ -69,19 +69,9 @@ def ensure_artifacts(s3, settings: dict) -> list[str]:
     from devstack import deploy
 
     bucket = str(settings["scripts_bucket"])
-    uploaded = []
-    for key, data in deploy.artifacts(settings).items():
-        if not key.startswith(config.SCRIPTS_PREFIX):
-            continue
-        try:
-            if s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == \
-                    hashlib.md5(data).hexdigest():
-                continue
-        except s3.exceptions.ClientError:
-            pass
-        s3.put_object(Bucket=bucket, Key=key, Body=data)
-        uploaded.append(f"s3://{bucket}/{key}")
-    return uploaded
+    scripts = {k: v for k, v in deploy.artifacts(settings).items()
+               if k.startswith(config.SCRIPTS_PREFIX)}
+    return [f"s3://{bucket}/{key}" for key in deploy.upload_changed(s3, bucket, scripts)]
 
 
 def _comparable(definition: dict) -> dict:

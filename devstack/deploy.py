@@ -78,6 +78,7 @@ def ensure_artifacts_bucket(s3, name: str, region: str) -> None:
 
 
 def upload_changed(s3, bucket: str, files: dict[str, bytes]) -> list[str]:
+    """Uploads what is missing or different (single-part ETag = MD5); returns the keys."""
     uploaded = []
     for key, data in sorted(files.items()):
         try:

@@ -41,14 +41,8 @@ class LiveStack:
         return aws.list_keys(self.s3, self[bucket_setting], [prefix])
 
     def kpi_items(self, dates: set[str] | None = None) -> list[dict]:
-        table = self.dynamodb.Table(self["dynamodb_table_name"])
-        items, kwargs = [], {}
-        while True:
-            page = table.scan(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        from devstack.kpi_query import fetch
+        items = fetch(self.dynamodb.Table(self["dynamodb_table_name"]), None, None)
         return [i for i in items if dates is None or i["date"] in dates]
 
     def fail_next_glue_runs(self, job_name: str, count: int = 1) -> None:

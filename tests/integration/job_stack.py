@@ -71,14 +71,8 @@ class Stack:
             "dynamodb_table_name": self["dynamodb_table_name"]})
 
     def kpi_items(self) -> list[dict]:
-        table = self.dynamodb.Table(self["dynamodb_table_name"])
-        items, kwargs = [], {}
-        while True:
-            page = table.scan(**kwargs)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        from devstack.kpi_query import fetch
+        return fetch(self.dynamodb.Table(self["dynamodb_table_name"]), None, None)
 
 
 def assert_ok(result: subprocess.CompletedProcess) -> None:
