@@ -1,7 +1,7 @@
 """The Docker-free local stack: MiniStack, the local Glue and MWAA APIs, and Airflow 3 (api-server,
 scheduler, dag-processor, triggerer; LocalExecutor on SQLite), all on 127.0.0.1.
 
-    python -m devstack.stack up|down|status
+    python -m devstack.stack up|down|status|env
 
 Ports come from MUSIC_STACK_{MINISTACK,GLUE,MWAA,AIRFLOW}_PORT (defaults 4566, 4580, 4590, 8080),
 state and logs live under MUSIC_STACK_HOME (default .stack/). ``up`` starts what is not running and
@@ -326,6 +326,9 @@ def main() -> int:
             f"(user {AIRFLOW_USER}, password in {cfg.password_file})")
     elif command == "down":
         down(cfg)
+    elif command == "env":  # eval "$(scripts/stack-env)": point the AWS CLI/SDKs at the stack
+        for key, value in emulator.aws_env(cfg.endpoint, cfg.region).items():
+            say(f"export {key}={value}")
     elif command == "status":
         rows = status(cfg)
         widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
@@ -334,7 +337,7 @@ def main() -> int:
             say("  ".join(str(row[k]).ljust(w) for k, w in widths.items()))
         return 0 if all(r["state"] == "up" for r in rows) else 3
     else:
-        say("usage: python -m devstack.stack up|down|status")
+        say("usage: python -m devstack.stack up|down|status|env")
         return 2
     return 0
 
