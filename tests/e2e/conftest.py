@@ -11,8 +11,9 @@ from devstack.stack import free_port
 from live_stack import LiveStack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def live(tmp_path_factory):
+    """One stack per test module, stopped when the module ends (not idling through the rest)."""
     home = tmp_path_factory.mktemp("stack")
     cfg = stack.StackConfig(home=home, ministack_port=free_port(), glue_port=free_port(),
                             mwaa_port=free_port(), airflow_port=free_port(),
