@@ -108,3 +108,15 @@ def wait_for_runs(airflow: Airflow, dag_id: str, keys: set[str], since: str = ""
             return runs
         time.sleep(1)
     raise TimeoutError(f"runs of {dag_id} for {sorted(keys)} not finished after {timeout:.0f} s")
+
+
+def wait_for_run(airflow: Airflow, dag_id: str, run_id: str, timeout: float = 600) -> dict:
+    """Waits for one run (by id) to reach a terminal state."""
+    deadline = time.monotonic() + timeout
+    quoted = urllib.parse.quote(run_id, safe="")
+    while time.monotonic() < deadline:
+        status, run = airflow.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}", None, None)
+        if status == 200 and run["state"] in TERMINAL:
+            return run
+        time.sleep(1)
+    raise TimeoutError(f"run {run_id} of {dag_id} not finished after {timeout:.0f} s")

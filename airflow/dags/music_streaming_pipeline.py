@@ -48,10 +48,7 @@ with DAG(
         task_id="check_reference_data_updates", python_callable=t.check_reference_data_updates,
         op_kwargs=NEW_FILE_FILTER)
     prepare_data_for_processing = PythonOperator(
-        task_id="prepare_data_for_processing", python_callable=t.prepare_data_for_processing,
-        op_kwargs={"new_streams": "{{ ti.xcom_pull(task_ids='check_for_new_streams') }}",
-                   "reference_updates":
-                       "{{ ti.xcom_pull(task_ids='check_reference_data_updates') }}"})
+        task_id="prepare_data_for_processing", python_callable=t.prepare_data_for_processing)
     prepare_kpi_job = PythonOperator(
         task_id="prepare_kpi_job", python_callable=t.prepare_kpi_job,
         op_kwargs={"processed_bucket": PROCESSED, "batch_id": t.BATCH_ID})

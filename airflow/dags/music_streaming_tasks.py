@@ -235,10 +235,14 @@ def check_reference_data_updates(raw_bucket: str, processed_bucket: str,
                       min_age_minutes)
 
 
-def prepare_data_for_processing(new_streams: list[str], reference_updates: list[str]) -> dict:
+def prepare_data_for_processing(ti) -> dict:
+    """The batch: new streams and reference files (XComs pulled here as lists; a template would
+    render them as text)."""
     from airflow.exceptions import AirflowSkipException
 
-    keys = sorted(set(new_streams or []) | set(reference_updates or []))
+    new_streams = ti.xcom_pull(task_ids="check_for_new_streams") or []
+    reference_updates = ti.xcom_pull(task_ids="check_reference_data_updates") or []
+    keys = sorted(set(new_streams) | set(reference_updates))
     if not keys:
         raise AirflowSkipException("no new files: nothing to process today")
     return {"keys": keys, "keys_json": json.dumps(keys)}
