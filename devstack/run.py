@@ -50,8 +50,8 @@ def main() -> int:
     stack.say(kpi_query.render([i for i in items if i["kpi"] in ("top_genre", "quality")]))
     stack.say(f"\n{sum(i['kpi'] == 'genre_daily' for i in items)} genre-day KPI rows and "
               f"{sum(i['kpi'] == 'top_song' for i in items)} top-song rows in "
-              f"{settings['dynamodb_table_name']}; all of them: AWS_ENDPOINT_URL={cfg.endpoint} "
-              "scripts/kpis.sh [--date D] [--genre G] [--json]. Stop the stack: scripts/down")
+              f"{settings['dynamodb_table_name']}; all of them: eval \"$(scripts/stack-env)\" "
+              "then scripts/kpis.sh [--date D] [--genre G] [--json]. Stop the stack: scripts/down")
     return 1 if failed else 0
 
 
