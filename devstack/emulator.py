@@ -41,14 +41,26 @@ def wait_healthy(endpoint: str, timeout: float = 30, process: subprocess.Popen |
     raise TimeoutError(f"MiniStack at {endpoint} not healthy after {timeout} s")
 
 
+STATE_SUBDIRS = ("tmp", "state", "s3")
+
+
+def ministack_env(port: int, state_dir: Path) -> dict[str, str]:
+    """MiniStack's settings: loopback only, state (S3 objects included) kept under state_dir."""
+    return {**os.environ, "GATEWAY_PORT": str(port), "BIND_HOST": "127.0.0.1",
+            "TMPDIR": str(state_dir / "tmp"), "PERSIST_STATE": "1",
+            "STATE_DIR": str(state_dir / "state"), "S3_PERSIST": "1",
+            "S3_DATA_DIR": str(state_dir / "s3"), "LOG_LEVEL": "WARNING"}
+
+
+def prepare_state_dir(state_dir: Path) -> None:
+    for sub in STATE_SUBDIRS:
+        (state_dir / sub).mkdir(parents=True, exist_ok=True)
+
+
 def start(port: int, state_dir: Path, log_file: Path) -> subprocess.Popen:
     """Starts MiniStack with persistent state under ``state_dir``; returns once healthy."""
-    for sub in ("tmp", "state", "s3"):
-        (state_dir / sub).mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GATEWAY_PORT": str(port), "BIND_HOST": "127.0.0.1",
-           "TMPDIR": str(state_dir / "tmp"), "PERSIST_STATE": "1",
-           "STATE_DIR": str(state_dir / "state"), "S3_PERSIST": "1",
-           "S3_DATA_DIR": str(state_dir / "s3"), "LOG_LEVEL": "WARNING"}
+    prepare_state_dir(state_dir)
+    env = ministack_env(port, state_dir)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen([str(paths.MINISTACK_BIN)], env=env, stdin=subprocess.DEVNULL,
                                stdout=log_file.open("ab"), stderr=subprocess.STDOUT,

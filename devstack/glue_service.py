@@ -251,7 +251,7 @@ class GlueJobs:
                         os.killpg(process.pid, signal.SIGKILL)
                     break
                 time.sleep(0.5)
-            shipper.ship()
+            shipper.ship()  # the last lines reach the logs before the run reads as finished
             with self.lock:
                 self.processes.pop(run_id, None)
                 if run_id in self.stop_requested:

@@ -143,13 +143,9 @@ def components(cfg: StackConfig) -> list[Component]:
     af_env = airflow_env(cfg)
     aws = {**os.environ, **emulator.aws_env(cfg.endpoint, cfg.region),
            "PYTHONPATH": os.pathsep.join([str(paths.ROOT), str(paths.GLUE_DIR)])}
-    state = cfg.home / "ministack"
-    ministack_env = {**os.environ, "GATEWAY_PORT": str(cfg.ministack_port),
-                     "BIND_HOST": "127.0.0.1", "TMPDIR": str(state / "tmp"),
-                     "PERSIST_STATE": "1", "STATE_DIR": str(state / "state"), "S3_PERSIST": "1",
-                     "S3_DATA_DIR": str(state / "s3"), "LOG_LEVEL": "WARNING"}
     return [
-        Component("ministack", cfg.ministack_port, [str(paths.MINISTACK_BIN)], ministack_env,
+        Component("ministack", cfg.ministack_port, [str(paths.MINISTACK_BIN)],
+                  emulator.ministack_env(cfg.ministack_port, cfg.home / "ministack"),
                   f"{cfg.endpoint}/_ministack/health"),
         Component("glue-api", cfg.glue_port,
                   [python, "-m", "devstack.glue_service", "--port", str(cfg.glue_port),
@@ -245,9 +241,7 @@ def up(cfg: StackConfig | None = None) -> dict[str, float]:
     timings: dict[str, float] = {}
     started = time.monotonic()
     parts = {c.name: c for c in components(cfg)}
-    (cfg.home / "ministack").mkdir(parents=True, exist_ok=True)
-    for sub in ("tmp", "state", "s3"):
-        (cfg.home / "ministack" / sub).mkdir(parents=True, exist_ok=True)
+    emulator.prepare_state_dir(cfg.home / "ministack")
     if not (cfg.airflow_home / "airflow.db").exists():
         say("airflow: migrating the metadata database (first start only)")
         cfg.airflow_home.mkdir(parents=True, exist_ok=True)
