@@ -60,7 +60,11 @@ class GlueJobs:
         for runs in self.runs.values():  # runs cut off by a restart did not finish
             for run in runs.values():
                 if run["JobRunState"] in ACTIVE:
+                    # Its process survives us (own session): stop it, or it would keep writing
+                    # the batch beside Airflow's retry of the same run.
+                    stop_process_group(run.get("ProcessGroup"))
                     self._finish(run, "FAILED", "the local Glue service restarted during the run")
+        self._save()
 
     # ------------------------------------------------------------------ persistence, helpers
     def _save(self) -> None:
@@ -238,6 +242,8 @@ class GlueJobs:
                                                stdin=subprocess.DEVNULL, cwd=run_dir,
                                                start_new_session=True)
                 self.processes[run_id] = process
+                run["ProcessGroup"] = process.pid  # start_new_session: pid == process group id
+                self._save()
             deadline = run["StartedOn"] + 60 * float(run["Timeout"])
             timed_out = False
             while process.poll() is None:
@@ -272,6 +278,27 @@ class GlueJobs:
             with self.lock:
                 self._save()
             shipper.ship()
+
+
+def stop_process_group(group: int | None, grace_seconds: float = 10) -> None:
+    """SIGTERM to a run's process group, SIGKILL if it is still there after the grace period."""
+    if not group:
+        return
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(group, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def error_message(out_path: Path, err_path: Path, code: int) -> str:

@@ -3,6 +3,7 @@ request/response shapes, Glue's error types, run states, logs in CloudWatch."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,6 +110,27 @@ def test_stop_and_update(glue, script_bucket):
         "Timeout": 5})
     updated = glue.get_job(JobName="slow")["Job"]
     assert updated["Timeout"] == 5 and "DefaultArguments" not in updated  # replaced, as in Glue
+
+
+def test_restarted_service_stops_the_runs_it_left_behind(endpoint, script_bucket, tmp_path):
+    """A run's process lives in its own session; a restarted service must not leave it running
+    beside Airflow's retry of the same run."""
+    jobs = glue_service.GlueJobs(tmp_path, endpoint)
+    url, server = serve(glue_service.make_handler(jobs))
+    client = boto3.client("glue", endpoint_url=url)
+    job(client, script_bucket, "orphan", "slow.py")
+    run_id = client.start_job_run(JobName="orphan")["JobRunId"]
+    deadline = time.monotonic() + 30
+    while "ProcessGroup" not in jobs.runs["orphan"][run_id] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    group = jobs.runs["orphan"][run_id]["ProcessGroup"]
+    server.shutdown()  # the service dies; its run's process does not
+
+    restarted = glue_service.GlueJobs(tmp_path, endpoint)
+    run = restarted.runs["orphan"][run_id]
+    assert run["JobRunState"] == "FAILED" and "restarted" in run["ErrorMessage"]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
 
 
 class FakeAirflow(BaseHTTPRequestHandler):
