@@ -79,35 +79,32 @@ def task_instances(airflow: Airflow, dag_id: str, run_id: str) -> list[dict]:
     return reply["task_instances"]
 
 
-def runs_for_keys(airflow: Airflow, dag_id: str, keys: set[str], since: str = "") -> list[dict]:
-    """Runs whose conf names any of ``keys`` (as the Lambda sets it), started after ``since``."""
-    return [r for r in dag_runs(airflow, dag_id)
-            if set((r.get("conf") or {}).get("keys", [])) & keys
-            and (r.get("run_after") or "") >= since]
+def wait_for_files(ledger, file_ids: list[str], timeout: float = 900, report=None) -> list[dict]:
+    """Waits until every file version is decided for good (ARCHIVED, QUARANTINED or IGNORED);
+    returns their ledger items. ``report`` gets a line per state change."""
+    from music_streaming import ledger as file_ledger
 
-
-def wait_for_runs(airflow: Airflow, dag_id: str, keys: set[str], since: str = "",
-                  timeout: float = 900, report=None) -> list[dict]:
-    """Waits until every key has a run in a terminal state; ``report`` gets task-state lines."""
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
     while time.monotonic() < deadline:
-        runs = runs_for_keys(airflow, dag_id, keys, since)
-        covered = set().union(*[set((r.get("conf") or {}).get("keys", [])) for r in runs]) \
-            if runs else set()
-        if report is not None:
-            for run in runs:
-                states = {t["task_id"]: t["state"] for t in
-                          task_instances(airflow, dag_id, run["dag_run_id"])}
-                line = " ".join(f"{task}={state}" for task, state in states.items() if state)
-                line = f"{run['state']:<8} {', '.join(run['conf']['keys'])}: {line}"
-                if seen.get(run["dag_run_id"]) != line:
-                    seen[run["dag_run_id"]] = line
-                    report(line)
-        if covered >= keys and all(r["state"] in TERMINAL for r in runs):
-            return runs
+        items = [ledger.get(f) for f in file_ids]
+        for file_id, item in zip(file_ids, items):
+            state = f"{item['state']} ({item.get('batch_id', '-')})" if item else "not recorded"
+            if report is not None and seen.get(file_id) != state:
+                report(f"{file_id.split('/', 3)[-1]}: {state}")
+            seen[file_id] = state
+        if all(i and i["state"] in file_ledger.TERMINAL for i in items):
+            return items
         time.sleep(1)
-    raise TimeoutError(f"runs of {dag_id} for {sorted(keys)} not finished after {timeout:.0f} s")
+    raise TimeoutError(f"files not decided after {timeout:.0f} s: "
+                       f"{ {k: v for k, v in seen.items()} }")
+
+
+def wait_for_batches(airflow: Airflow, dag_id: str, items: list[dict],
+                     timeout: float = 300) -> list[dict]:
+    """The finished DAG runs of the batches that hold these ledger items (run id = batch id)."""
+    batch_ids = sorted({i["batch_id"] for i in items if i.get("batch_id")})
+    return [wait_for_run(airflow, dag_id, b, timeout) for b in batch_ids]
 
 
 def wait_for_run(airflow: Airflow, dag_id: str, run_id: str, timeout: float = 600) -> dict:

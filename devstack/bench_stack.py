@@ -1,22 +1,27 @@
-"""Benchmark of the local stack: cold start to all-healthy, then upload -> KPIs visible in DynamoDB
-for the sample data, with a per-stage breakdown of every DAG run (Lambda, DAG queue, each Glue run,
-the DynamoDB write). Runs its own stack on free ports in a temporary home; prints numbers.
+"""Benchmark of the local stack: cold start to all-healthy; the sample data's upload -> all KPIs in
+DynamoDB; a burst of small stream files uploaded at once -> all archived with KPIs. For each: the
+batches, DAG runs and Glue runs used and every batch's Glue task times. Runs its own stack on free
+ports in a temporary home; prints numbers.
 
-    scripts/bench_stack [DATA_DIR]
+    scripts/bench_stack [DATA_DIR] [--burst 100]
 """
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import boto3
 
 from devstack import airflow_api, bootstrap, emulator, paths, seed, stack
 from music_streaming import config
+from music_streaming import ledger as file_ledger
 
 GLUE_TASKS = ("validate_data_quality", "realtime_etl_processing", "write_to_dynamodb",
               "archive_processed_files")
@@ -26,9 +31,53 @@ def ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
+def upload_concurrently(paths_: list[Path], bucket: str) -> list[str]:
+    s3 = boto3.client("s3")
+
+    def put(path: Path) -> str:
+        key = f"streams/burst/{path.name}"
+        version = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())["VersionId"]
+        return file_ledger.file_id(bucket, key, version)
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(put, paths_))
+
+
+def glue_run_count(glue) -> int:
+    return sum(len(glue.get_job_runs(JobName=str(spec["name"]))["JobRuns"])
+               for spec in config.GLUE_JOBS.values())
+
+
+def measure(title: str, settings: dict, airflow, glue, upload) -> None:
+    """Uploads, waits until every file is decided and its runs finished; prints the figures."""
+    ledger = file_ledger.Ledger(boto3.resource("dynamodb").Table(
+        config.file_tracker_table(str(settings["dynamodb_table_name"]))))
+    runs_before = len(airflow_api.dag_runs(airflow, config.REALTIME_DAG_ID))
+    glue_before = glue_run_count(glue)
+    upload_at = time.time()
+    file_ids = upload()
+    items = airflow_api.wait_for_files(ledger, file_ids, timeout=1800)
+    runs = airflow_api.wait_for_batches(airflow, config.REALTIME_DAG_ID, items)
+    done = max(ts(r["end_date"]) for r in runs)
+    states = sorted({i["state"] for i in items})
+    print(f"{title}: {done - upload_at:.1f} s for {len(items)} files ({states}); "
+          f"{len(runs)} batches, {len(airflow_api.dag_runs(airflow, config.REALTIME_DAG_ID)) - runs_before} "
+          f"DAG runs, {glue_run_count(glue) - glue_before} Glue runs", flush=True)
+    print(f"  {'batch':<60} {'files':>5} " + " ".join(f"{t[:14]:>14}" for t in GLUE_TASKS))
+    for run in sorted(runs, key=lambda r: r["start_date"]):
+        tis = {t["task_id"]: t for t in airflow_api.task_instances(
+            airflow, config.REALTIME_DAG_ID, run["dag_run_id"])}
+        cells = [f"{(ts(tis[t]['end_date']) - ts(tis[t]['start_date'])):>14.1f}"
+                 if tis[t]["start_date"] and tis[t]["end_date"] else f"{'-':>14}"
+                 for t in GLUE_TASKS]
+        count = sum(i["batch_id"] == run["dag_run_id"] for i in items)
+        print(f"  {run['dag_run_id'][-60:]:<60} {count:>5} " + " ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
+    parser.add_argument("--burst", type=int, default=100, help="stream files uploaded at once")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as home:
         cfg = stack.StackConfig(home=Path(home), ministack_port=stack.free_port(),
@@ -48,35 +97,19 @@ def main() -> None:
                   f"restart with state: {warm['all healthy']:.1f} s")
 
             settings = config.settings()
-            since = datetime.now(timezone.utc).isoformat()
-            upload_at = time.time()
-            keys = seed.seed(args.data_dir, str(settings["raw_data_bucket"]))
             airflow = airflow_api.Airflow(cfg.airflow_url, stack.AIRFLOW_USER, cfg.password_file)
-            runs = airflow_api.wait_for_runs(airflow, config.REALTIME_DAG_ID, set(keys), since)
-            table = boto3.resource("dynamodb").Table(str(settings["dynamodb_table_name"]))
-            assert table.scan(Limit=1)["Items"], "no KPIs in DynamoDB"
-            last_end = max(ts(r["end_date"]) for r in runs)
-            print(f"upload -> KPIs of all {len(keys)} files in DynamoDB: "
-                  f"{last_end - upload_at:.1f} s ({len(runs)} DAG runs, run serially: "
-                  "max_active_runs=1)")
-            print(f"{'run (file)':<28} {'lambda':>7} {'queue':>6} "
-                  + " ".join(f"{t[:14]:>14}" for t in GLUE_TASKS) + f" {'run total':>9}")
-            for run in sorted(runs, key=lambda r: r["start_date"]):
-                tis = {t["task_id"]: t for t in airflow_api.task_instances(
-                    airflow, config.REALTIME_DAG_ID, run["dag_run_id"])}
-                first_task = min(ts(t["start_date"]) for t in tis.values() if t["start_date"])
-                cells = [f"{(ts(tis[t]['end_date']) - ts(tis[t]['start_date'])):>14.1f}"
-                         if tis[t]["start_date"] and tis[t]["end_date"] else f"{'-':>14}"
-                         for t in GLUE_TASKS]
-                print(f"{run['conf']['keys'][0][:28]:<28} "
-                      f"{ts(run['queued_at']) - upload_at:>7.1f} "
-                      f"{first_task - ts(run['queued_at']):>6.1f} " + " ".join(cells)
-                      + f" {ts(run['end_date']) - ts(run['start_date']):>9.1f}")
             glue = boto3.client("glue", endpoint_url=cfg.glue_endpoint)
-            for key in ("validation", "etl"):
-                name = str(config.GLUE_JOBS[key]["name"])
-                times = [r["ExecutionTime"] for r in glue.get_job_runs(JobName=name)["JobRuns"]]
-                print(f"Glue {name}: {len(times)} runs, execution time {sorted(times)} s")
+            measure(f"sample ({args.data_dir.name}) upload -> all KPIs", settings, airflow,
+                    glue, lambda: seed.seed(args.data_dir, str(settings["raw_data_bucket"])))
+            with tempfile.TemporaryDirectory(prefix="bench-burst-") as burst_dir:
+                subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"),
+                                burst_dir, "--streams", str(args.burst * 100), "--files",
+                                str(args.burst), "--first-day", "2050-01-01", "--seed", "9"],
+                               check=True, stdout=subprocess.DEVNULL)
+                streams = sorted(Path(burst_dir, "streams").glob("*.csv"))
+                measure(f"burst of {len(streams)} stream files -> all archived with KPIs",
+                        settings, airflow, glue,
+                        lambda: upload_concurrently(streams, str(settings["raw_data_bucket"])))
         finally:
             stack.down(cfg)
 

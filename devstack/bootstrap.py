@@ -13,19 +13,23 @@ import os
 import boto3
 
 from devstack import package
-from music_streaming import config, datasets
+from music_streaming import config
 
 BUCKET_SETTINGS = ("raw_data_bucket", "processed_bucket", "quarantine_bucket", "archive_bucket",
                    "scripts_bucket")
 
 
 def ensure_buckets(s3, settings: dict) -> list[str]:
+    """The buckets; raw is versioned (the ledger tracks each upload as its own version)."""
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     created = []
     for name in (str(settings[s]) for s in BUCKET_SETTINGS):
         if name not in existing:
             s3.create_bucket(Bucket=name)
             created.append(name)
+    raw = str(settings["raw_data_bucket"])
+    if s3.get_bucket_versioning(Bucket=raw).get("Status") != "Enabled":
+        s3.put_bucket_versioning(Bucket=raw, VersioningConfiguration={"Status": "Enabled"})
     return created
 
 
@@ -120,14 +124,12 @@ def ensure_lambda(lambda_client, settings: dict, environment: dict[str, str]) ->
 
 
 def raw_bucket_notification(function_arn: str) -> dict:
-    """One configuration per prefix: they do not overlap, so S3 accepts them (a single
-    configuration with three prefix rules, as in the original design, is invalid)."""
+    """Every upload reaches the Lambda, unfiltered: S3's suffix filter is case-sensitive (a
+    ``.CSV`` would never trigger) and a filtered-out key would sit in raw unreported. The Lambda
+    records each upload in the file ledger, as RECEIVED or IGNORED with the reason."""
     return {"LambdaFunctionConfigurations": [{
-        "Id": f"trigger-dag-{dataset}", "LambdaFunctionArn": function_arn,
-        "Events": ["s3:ObjectCreated:*"],
-        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": f"{dataset}/"},
-                                           {"Name": "suffix", "Value": ".csv"}]}},
-    } for dataset in datasets.DATASETS]}
+        "Id": "trigger-dag", "LambdaFunctionArn": function_arn,
+        "Events": ["s3:ObjectCreated:*"]}]}
 
 
 def ensure_notification(s3, lambda_client, settings: dict) -> bool:

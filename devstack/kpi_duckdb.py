@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from music_streaming import dynamo_items
+from music_streaming import dynamo_items, kpi_snapshot
 
 
 def _csv(paths: list[Path]) -> str:
@@ -71,4 +71,6 @@ def expected_items(streams, songs, users) -> dict[tuple[str, str], dict]:
 
 
 def kpi_items_only(items) -> dict[tuple[str, str], dict]:
-    return {dynamo_items.item_key(i): i for i in items if i["kpi"] != dynamo_items.QUALITY}
+    """KPI items as computed, without data-quality items, snapshot markers and versions."""
+    return {dynamo_items.item_key(i): {k: v for k, v in i.items() if k != kpi_snapshot.VERSION}
+            for i in items if i["kpi"] not in (dynamo_items.QUALITY, kpi_snapshot.SNAPSHOT_KIND)}

@@ -36,10 +36,17 @@ def build_package_zip(dest_dir: Path = paths.BUILD_DIR) -> Path:
     return target
 
 
+# The Lambda records uploads in the file ledger with the Glue jobs' own modules (not the Spark one).
+LAMBDA_PACKAGE_EXCLUDES = ("kpis.py",)
+
+
 def lambda_zip() -> bytes:
-    """The Lambda package (lambda/trigger_dag)."""
-    return reproducible_zip([(str(p.relative_to(paths.LAMBDA_DIR)), p.read_bytes())
-                             for p in sorted(paths.LAMBDA_DIR.rglob("*.py"))])
+    """The Lambda package: lambda/trigger_dag and the music_streaming modules it imports."""
+    files = [(str(p.relative_to(paths.LAMBDA_DIR)), p.read_bytes())
+             for p in sorted(paths.LAMBDA_DIR.rglob("*.py"))]
+    files += [(str(p.relative_to(paths.GLUE_DIR)), p.read_bytes()) for p in package_files()
+              if p.name not in LAMBDA_PACKAGE_EXCLUDES]
+    return reproducible_zip(files)
 
 
 def sha256(path: Path) -> str:

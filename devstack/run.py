@@ -10,13 +10,13 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
 
 from devstack import airflow_api, bootstrap, emulator, kpi_query, paths, seed, stack
 from music_streaming import config
+from music_streaming import ledger as file_ledger
 
 
 def main() -> int:
@@ -32,17 +32,21 @@ def main() -> int:
     os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
     settings = config.settings()
 
-    since = datetime.now(timezone.utc).isoformat()
     started = time.monotonic()
-    keys = seed.seed(args.data_dir, str(settings["raw_data_bucket"]))
-    stack.say(f"waiting for the DAG runs of {len(keys)} file(s) "
+    file_ids = seed.seed(args.data_dir, str(settings["raw_data_bucket"]))
+    stack.say(f"following {len(file_ids)} file(s) through the ledger "
               f"(Airflow UI {cfg.airflow_url}, user {stack.AIRFLOW_USER})")
+    ledger = file_ledger.Ledger(boto3.resource("dynamodb").Table(
+        config.file_tracker_table(str(settings["dynamodb_table_name"]))))
+    items = airflow_api.wait_for_files(ledger, file_ids, args.timeout,
+                                       report=lambda line: stack.say("  " + line))
     airflow = airflow_api.Airflow(cfg.airflow_url, stack.AIRFLOW_USER, cfg.password_file)
-    runs = airflow_api.wait_for_runs(airflow, config.REALTIME_DAG_ID, set(keys), since,
-                                     args.timeout, report=lambda line: stack.say("  " + line))
-    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"]
-    stack.say(f"{len(runs)} run(s) finished in {time.monotonic() - started:.1f} s after the "
-              f"upload; failed: {failed or 'none'}")
+    runs = airflow_api.wait_for_batches(airflow, config.REALTIME_DAG_ID, items)
+    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"] + \
+        [i["key"] for i in items if i["state"] != file_ledger.ARCHIVED]
+    stack.say(f"{len(items)} file(s) decided by {len(runs)} run(s) in "
+              f"{time.monotonic() - started:.1f} s after the upload; failed or quarantined: "
+              f"{failed or 'none'}")
 
     table = boto3.resource("dynamodb").Table(str(settings["dynamodb_table_name"]))
     items = kpi_query.fetch(table, None, None)

@@ -9,20 +9,24 @@ import boto3
 
 from devstack import paths
 from music_streaming import config, datasets
+from music_streaming import ledger as file_ledger
 
 
 def seed(directory: Path, bucket: str) -> list[str]:
+    """Uploads the CSVs; returns the file-ledger ids of the versions uploaded."""
     s3 = boto3.client("s3")
-    keys = []
+    uploaded = []
     for path in sorted(directory.rglob("*.csv")):
         key = path.relative_to(directory).as_posix()
         if datasets.dataset_of(key) is None:
             print(f"skipping {path}: not under streams/, songs/ or users/")
             continue
         s3.upload_file(str(path), bucket, key)
+        head = s3.head_object(Bucket=bucket, Key=key)
         print(f"uploaded s3://{bucket}/{key} ({path.stat().st_size} bytes)")
-        keys.append(key)
-    return keys
+        uploaded.append(file_ledger.file_id(bucket, key, file_ledger.version_tag(
+            head.get("VersionId"), head["ETag"])))
+    return uploaded
 
 
 def main() -> None:

@@ -309,6 +309,29 @@ def status(cfg: StackConfig | None = None) -> list[dict]:
     return rows
 
 
+def ledger_report(cfg: StackConfig, settings: dict | None = None) -> str:
+    """Files per ledger state, every ignored upload with its reason, every file not yet decided."""
+    import boto3
+
+    from music_streaming import ledger as file_ledger
+
+    settings = config.settings(settings)
+    table = boto3.resource("dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region,
+                           aws_access_key_id=emulator.LOCAL_ACCESS_KEY,
+                           aws_secret_access_key=emulator.LOCAL_SECRET_KEY).Table(
+        config.file_tracker_table(str(settings["dynamodb_table_name"])))
+    ledger = file_ledger.Ledger(table)
+    by_state = {state: ledger.in_state(state) for state in file_ledger.STATES}
+    lines = ["file ledger: " + ", ".join(f"{s} {len(i)}" for s, i in by_state.items())]
+    for item in by_state[file_ledger.IGNORED]:
+        lines.append(f"  ignored  s3://{item['bucket']}/{item['key']}: {item.get('reason')}")
+    for state, items in by_state.items():
+        if state not in file_ledger.TERMINAL:
+            lines += [f"  {state.lower():<8} s3://{i['bucket']}/{i['key']} (batch "
+                      f"{i.get('batch_id', '-')}, since {i['updated_at']})" for i in items]
+    return "\n".join(lines)
+
+
 def main() -> int:
     command = sys.argv[1] if len(sys.argv) > 1 else "status"
     cfg = StackConfig()
@@ -329,6 +352,9 @@ def main() -> int:
         say("  ".join(k.ljust(w) for k, w in widths.items()))
         for row in rows:
             say("  ".join(str(row[k]).ljust(w) for k, w in widths.items()))
+        if rows[0]["state"] == "up":  # the emulator answers: what the file ledger holds
+            say("")
+            say(ledger_report(cfg))
         return 0 if all(r["state"] == "up" for r in rows) else 3
     else:
         say("usage: python -m devstack.stack up|down|status|env")

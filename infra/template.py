@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "glue")]
 
-from music_streaming import config, datasets  # noqa: E402
+from music_streaming import config  # noqa: E402
 
 TEMPLATE = Path(__file__).with_name("template.json")
 SETTINGS = config.settings()
@@ -56,12 +56,12 @@ def bucket(logical: str, setting: str) -> dict:
             "Id": "to-archive-storage", "Status": "Enabled",
             "Transitions": [{"StorageClass": "GLACIER", "TransitionInDays": 90}]}]}
     if logical == "RawBucket":
-        # One configuration per prefix: they do not overlap, so S3 accepts them.
+        # Versioned: the file ledger tracks each upload as its own version. Every upload reaches
+        # the Lambda (S3's suffix filter is case-sensitive; filtered keys would go unreported).
+        properties["VersioningConfiguration"] = {"Status": "Enabled"}
         properties["NotificationConfiguration"] = {"LambdaConfigurations": [{
-            "Event": "s3:ObjectCreated:*", "Function": {"Fn::GetAtt": ["TriggerDagFunction", "Arn"]},
-            "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": f"{d}/"},
-                                           {"Name": "suffix", "Value": ".csv"}]}}}
-            for d in datasets.DATASETS]}
+            "Event": "s3:ObjectCreated:*",
+            "Function": {"Fn::GetAtt": ["TriggerDagFunction", "Arn"]}}]}
     resource = {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain",
                 "UpdateReplacePolicy": "Retain", "Properties": properties}
     if logical == "RawBucket":
@@ -95,23 +95,37 @@ def assume(service: str) -> dict:
 
 def table_arns() -> list:
     base = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
-    return [sub(base + KPI_TABLE), sub(base + KPI_TABLE + "/index/*"), sub(base + TRACKER_TABLE)]
+    return [sub(base + KPI_TABLE), sub(base + KPI_TABLE + "/index/*"), sub(base + TRACKER_TABLE),
+            sub(base + TRACKER_TABLE + "/index/*")]
+
+
+def ledger_arns() -> list:
+    base = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+    return [sub(base + TRACKER_TABLE), sub(base + TRACKER_TABLE + "/index/*")]
+
+
+# Reading and moving exact file versions, and verifying copies by their checksums.
+OBJECT_VERSION_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectAttributes",
+                          "s3:GetObjectVersionAttributes", "s3:PutObject", "s3:DeleteObject",
+                          "s3:DeleteObjectVersion"]
+LEDGER_ACTIONS = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                  "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"]
 
 
 def glue_role() -> dict:
     return {"Type": "AWS::IAM::Role", "Properties": {
         "AssumeRolePolicyDocument": assume("glue.amazonaws.com"),
         "Policies": [policy("music-streaming-glue", [
-            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketVersions",
+                                           "s3:GetBucketLocation"],
              "Resource": [sub(bucket_arn(s)) for s in BUCKETS.values()]},
-            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            {"Effect": "Allow", "Action": OBJECT_VERSION_ACTIONS,
              "Resource": [sub(bucket_arn(s, True)) for s in BUCKETS.values()]},
             {"Effect": "Allow", "Action": ["s3:GetObject"],
              "Resource": [sub(bucket_arn("scripts_bucket", True))]},
             {"Effect": "Allow", "Action": [
-                "dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query",
-                "dynamodb:DescribeTable"], "Resource": table_arns()},
+                *LEDGER_ACTIONS, "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable"],
+             "Resource": table_arns()},
             {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
              "Condition": {"StringEquals": {"cloudwatch:namespace": [
                  "DataValidation/Metrics", "ETL/Metrics"]}}},
@@ -126,6 +140,11 @@ def lambda_role() -> dict:
     return {"Type": "AWS::IAM::Role", "Properties": {
         "AssumeRolePolicyDocument": assume("lambda.amazonaws.com"),
         "Policies": [policy("music-streaming-trigger", [
+            {"Effect": "Allow", "Action": ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+             "Resource": [sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:"
+                              f"table/{TRACKER_TABLE}")]},
+            {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+             "Condition": {"StringEquals": {"cloudwatch:namespace": "Pipeline/Ledger"}}},
             {"Effect": "Allow", "Action": "airflow:CreateCliToken",
              "Resource": sub(f"arn:${{AWS::Partition}}:airflow:${{AWS::Region}}:"
                              f"${{AWS::AccountId}}:environment/{ENV}")},
@@ -162,6 +181,7 @@ def mwaa_role() -> dict:
                 "glue:BatchStopJobRun"], "Resource": glue_jobs},
             {"Effect": "Allow", "Action": ["dynamodb:DescribeTable", "dynamodb:CreateTable"],
              "Resource": table_arns()},
+            {"Effect": "Allow", "Action": LEDGER_ACTIONS, "Resource": ledger_arns()},
             {"Effect": "Allow", "Action": [
                 "logs:CreateLogStream", "logs:CreateLogGroup", "logs:PutLogEvents",
                 "logs:GetLogEvents", "logs:GetLogRecord", "logs:GetLogGroupFields",

@@ -1,5 +1,7 @@
 """Daily pipeline (older design): each day, validate and process whatever new files sit in the
 raw bucket, with the same Glue jobs as the realtime DAG, and record them in processed_streams.json.
+It finds them through the file ledger (recording any upload no event reported) and claims them, so
+it never shares a file with a realtime run.
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from music_streaming import config
 
 RAW_BUCKET = t.var("raw_data_bucket")
 PROCESSED = t.var("processed_bucket")
-NEW_FILE_FILTER = {"raw_bucket": RAW_BUCKET, "processed_bucket": PROCESSED,
+TABLE = t.var("dynamodb_table_name")
+NEW_FILE_FILTER = {"raw_bucket": RAW_BUCKET, "table_name": TABLE,
                    "min_age_minutes": t.var("daily_min_file_age_minutes")}
-NEW_FILES = "{{ ti.xcom_pull(task_ids='prepare_data_for_processing')['keys_json'] }}"
 
 with DAG(
     dag_id=config.DAILY_DAG_ID,
@@ -48,7 +50,9 @@ with DAG(
         task_id="check_reference_data_updates", python_callable=t.check_reference_data_updates,
         op_kwargs=NEW_FILE_FILTER)
     prepare_data_for_processing = PythonOperator(
-        task_id="prepare_data_for_processing", python_callable=t.prepare_data_for_processing)
+        task_id="prepare_data_for_processing", python_callable=t.prepare_data_for_processing,
+        op_kwargs={"table_name": TABLE, "batch_id": t.BATCH_ID,
+                   "limit": t.var("max_files_per_batch")})
     prepare_kpi_job = PythonOperator(
         task_id="prepare_kpi_job", python_callable=t.prepare_kpi_job,
         op_kwargs={"processed_bucket": PROCESSED, "batch_id": t.BATCH_ID})
@@ -57,18 +61,19 @@ with DAG(
         op_kwargs={"processed_bucket": PROCESSED, "batch_id": t.BATCH_ID})
     ensure_dynamodb_table = PythonOperator(
         task_id="ensure_dynamodb_table", python_callable=t.ensure_dynamodb_table,
-        op_kwargs={"table_name": t.var("dynamodb_table_name")})
+        op_kwargs={"table_name": TABLE})
     with TaskGroup("run_glue_job") as run_glue_job:
         validation = GlueJobOperator(
             task_id="validation", job_name=t.var("validation_job_name"),
-            script_args=t.validation_args(RAW_BUCKET, NEW_FILES),
-        **t.GLUE_OPERATOR_ARGS)
-        kpi = GlueJobOperator(task_id="kpi", job_name=t.var("etl_job_name"),
-                              script_args=t.etl_args("full_etl", RAW_BUCKET),
-        **t.GLUE_OPERATOR_ARGS)
-        dynamodb = GlueJobOperator(task_id="dynamodb", job_name=t.var("etl_job_name"),
-                                   script_args=t.etl_args("dynamodb_only", RAW_BUCKET),
-        **t.GLUE_OPERATOR_ARGS)
+            script_args=t.validation_args(RAW_BUCKET,
+                                          t.CLAIMED_FILES % "prepare_data_for_processing"),
+            **t.GLUE_OPERATOR_ARGS)
+        kpi = GlueJobOperator(
+            task_id="kpi", job_name=t.var("etl_job_name"),
+            script_args=t.etl_args("full_etl", RAW_BUCKET), **t.GLUE_OPERATOR_ARGS)
+        dynamodb = GlueJobOperator(
+            task_id="dynamodb", job_name=t.var("etl_job_name"),
+            script_args=t.etl_args("dynamodb_only", RAW_BUCKET), **t.GLUE_OPERATOR_ARGS)
     archive_processed_data = GlueJobOperator(
         task_id="archive_processed_data", job_name=t.var("etl_job_name"),
         script_args=t.etl_args("archiving_only", RAW_BUCKET),

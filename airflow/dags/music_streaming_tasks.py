@@ -13,6 +13,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
 from music_streaming import config, datasets, layout
+from music_streaming.job_args import EtlArgs
 
 log = logging.getLogger(__name__)
 AWS_CONN_ID = "aws_default"
@@ -71,14 +72,20 @@ def default_args(retries: int = 2) -> dict:
     }
 
 
-def validation_args(raw_bucket_template: str, keys_template: str) -> dict:
+CLAIMED_FILES = "{{ ti.xcom_pull(task_ids='%s', key='files_json') }}"
+
+
+def validation_args(raw_bucket_template: str, files_template: str) -> dict:
     return {
         "--raw_data_bucket": raw_bucket_template,
         "--processed_bucket": var("processed_bucket"),
         "--quarantine_bucket": var("quarantine_bucket"),
+        "--archive_bucket": var("archive_bucket"),
+        "--dynamodb_table_name": var("dynamodb_table_name"),
         "--aws_region": var("aws_region"),
         "--batch_id": BATCH_ID,
-        "--keys": keys_template,
+        "--processing_date": PROCESSING_DATE,
+        "--files": files_template,
         "--max_bad_row_ratio": var("max_bad_row_ratio"),
         # The DAG branches on the report; a failed run means the job itself broke.
         "--fail_on_invalid": "false",
@@ -86,17 +93,68 @@ def validation_args(raw_bucket_template: str, keys_template: str) -> dict:
 
 
 def etl_args(task_type: str, raw_bucket_template: str) -> dict:
-    return {
-        "--JOB_NAME": var("etl_job_name"),
-        "--task_type": task_type,
-        "--batch_id": BATCH_ID,
-        "--processing_date": PROCESSING_DATE,
-        "--raw_data_bucket": raw_bucket_template,
-        "--processed_bucket": var("processed_bucket"),
-        "--archive_bucket": var("archive_bucket"),
-        "--dynamodb_table_name": var("dynamodb_table_name"),
-        "--aws_region": var("aws_region"),
+    """Templates of every EtlArgs field (a field without one fails at parse time)."""
+    templates = {
+        "JOB_NAME": var("etl_job_name"), "task_type": task_type, "batch_id": BATCH_ID,
+        "processing_date": PROCESSING_DATE, "raw_data_bucket": raw_bucket_template,
+        "processed_bucket": var("processed_bucket"), "archive_bucket": var("archive_bucket"),
+        "dynamodb_table_name": var("dynamodb_table_name"), "aws_region": var("aws_region"),
     }
+    return {f"--{name}": templates[name] for name in
+            [*EtlArgs.required(), *EtlArgs.optional()]}
+
+
+# ------------------------------------------------------------------------- the file ledger
+def _ledger(table_name: str):
+    from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+
+    from music_streaming import ledger as file_ledger
+
+    table = DynamoDBHook(aws_conn_id=AWS_CONN_ID).conn.Table(config.file_tracker_table(table_name))
+    return file_ledger.Ledger(table)
+
+
+def claim_realtime_batch(ti, raw_bucket: str, table_name: str, batch_id: str, first_files: str,
+                         limit: str, on_claimed: str, on_empty: str) -> str:
+    """Claims the triggering files and every other pending one (up to ``limit``) for this run.
+
+    Drops the "run waiting" flag first: an upload from now on triggers the next run. Records any
+    upload no event reported (a sweep of the raw bucket). A run that finds nothing left to claim
+    (a burst's other runs took it) ends here, without Glue runs."""
+    from music_streaming import ledger as file_ledger
+
+    ledger = _ledger(table_name)
+    ledger.release_run_request()
+    swept = file_ledger.discover(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), ledger, raw_bucket)
+    if swept:
+        log.warning("recorded %d upload(s) no event reported: %s", len(swept),
+                    [v.key for v in swept])
+    claimed = ledger.claim(batch_id, int(limit), json.loads(first_files or "[]"))
+    files = [i["file_key"] for i in claimed]
+    ti.xcom_push(key="files_json", value=json.dumps(files))
+    log.info("batch %s claimed %d file(s): %s", batch_id, len(files), [i["key"] for i in claimed])
+    return on_claimed if files else on_empty
+
+
+def request_next_batch(raw_bucket: str, table_name: str, run_id: str) -> dict | bool:
+    """After a run: if files are still pending and no run is waiting, take the run flag and name
+    the next run (batch id as the Lambda would give it, from the oldest pending file)."""
+    from datetime import datetime, timezone
+
+    from music_streaming import ledger as file_ledger
+
+    ledger = _ledger(table_name)
+    pending = ledger.in_state(file_ledger.RECEIVED, raw_bucket)
+    if not pending:
+        return False
+    oldest = pending[0]
+    batch_id = layout.batch_id_for(raw_bucket, oldest["key"], datetime.now(timezone.utc)
+                                   .strftime("%Y%m%dT%H%M%S%fZ"))
+    if not ledger.request_run(batch_id, config.RUN_REQUEST_STALE_SECONDS):
+        log.info("%d file(s) pending; a run is already waiting for them", len(pending))
+        return False
+    log.info("%d file(s) pending after run %s: starting %s", len(pending), run_id, batch_id)
+    return {"batch_id": batch_id}
 
 
 def read_validation_report(processed_bucket: str, batch_id: str) -> dict:
@@ -108,9 +166,11 @@ def read_validation_report(processed_bucket: str, batch_id: str) -> dict:
 
 
 def choose_branch(processed_bucket: str, batch_id: str, on_valid: str, on_invalid: str) -> str:
+    """ETL when any file is valid (the invalid ones are quarantined already: one bad file of a
+    burst must not hold back the rest)."""
     report = read_validation_report(processed_bucket, batch_id)
     log.info("validation of batch %s: %s (%s)", batch_id, report["status"], report["summary"])
-    return on_valid if report["status"] == "valid" else on_invalid
+    return on_valid if report["valid_files"] else on_invalid
 
 
 def log_validation_failure(processed_bucket: str, batch_id: str) -> dict:
@@ -121,21 +181,6 @@ def log_validation_failure(processed_bucket: str, batch_id: str) -> dict:
             log.error("invalid file %s: %s; quarantined to %s", entry["key"],
                       "; ".join(entry["errors"]), entry.get("quarantined_to"))
     return {"batch_id": batch_id, "invalid_files": report["invalid_files"]}
-
-
-def raw_dataset_keys(hook: S3Hook, bucket: str, dataset_names,
-                     min_age_minutes: float = 0) -> list[str]:
-    """CSV keys of the datasets, last modified at least ``min_age_minutes`` ago."""
-    from datetime import datetime, timezone
-
-    cutoff = datetime.now(timezone.utc) - timedelta(minutes=float(min_age_minutes))
-    keys = []
-    paginator = hook.get_conn().get_paginator("list_objects_v2")
-    for name in dataset_names:
-        for page in paginator.paginate(Bucket=bucket, Prefix=f"{name}/"):
-            keys += [o["Key"] for o in page.get("Contents", [])
-                     if datasets.dataset_of(o["Key"]) == name and o["LastModified"] <= cutoff]
-    return sorted(keys)
 
 
 # ------------------------------------------------------------------ daily DAG (music_streaming_pipeline)
@@ -216,36 +261,45 @@ def _state(hook: S3Hook, bucket: str) -> tuple[dict, str | None]:
     return json.loads(body["Body"].read()), body.get("ETag")
 
 
-def _new_files(raw_bucket: str, processed_bucket: str, dataset_names,
-               min_age_minutes: str) -> list[str]:
-    hook = S3Hook(aws_conn_id=AWS_CONN_ID)
-    processed, _etag = _state(hook, processed_bucket)
-    return [k for k in raw_dataset_keys(hook, raw_bucket, dataset_names, float(min_age_minutes))
-            if k not in processed["processed"]]
+def _pending(raw_bucket: str, table_name: str, dataset_names, min_age_minutes: str) -> list[str]:
+    """Pending (RECEIVED) file versions of the datasets uploaded at least ``min_age_minutes``
+    ago, after recording what no event reported (the daily sweep)."""
+    from datetime import datetime, timedelta, timezone
+
+    from music_streaming import ledger as file_ledger
+
+    ledger = _ledger(table_name)
+    age = float(min_age_minutes) * 60
+    file_ledger.discover(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), ledger, raw_bucket, age)
+    cutoff = file_ledger.uploaded_at(datetime.now(timezone.utc) - timedelta(seconds=age))
+    return [i["file_key"] for i in ledger.in_state(file_ledger.RECEIVED, raw_bucket)
+            if i["dataset"] in dataset_names and i["uploaded_at"] <= cutoff]
 
 
-def check_for_new_streams(raw_bucket: str, processed_bucket: str,
-                          min_age_minutes: str) -> list[str]:
-    return _new_files(raw_bucket, processed_bucket, [datasets.STREAMS], min_age_minutes)
+def check_for_new_streams(raw_bucket: str, table_name: str, min_age_minutes: str) -> list[str]:
+    return _pending(raw_bucket, table_name, [datasets.STREAMS], min_age_minutes)
 
 
-def check_reference_data_updates(raw_bucket: str, processed_bucket: str,
+def check_reference_data_updates(raw_bucket: str, table_name: str,
                                  min_age_minutes: str) -> list[str]:
-    return _new_files(raw_bucket, processed_bucket, [datasets.SONGS, datasets.USERS],
-                      min_age_minutes)
+    return _pending(raw_bucket, table_name, [datasets.SONGS, datasets.USERS], min_age_minutes)
 
 
-def prepare_data_for_processing(ti) -> dict:
-    """The batch: new streams and reference files (XComs pulled here as lists; a template would
-    render them as text)."""
+def prepare_data_for_processing(ti, table_name: str, batch_id: str, limit: str) -> dict:
+    """Claims the new streams and reference files for the daily batch (XComs pulled here as
+    lists; a template would render them as text). Files a realtime run claimed meanwhile are
+    left to it: the two DAGs never share a file."""
     from airflow.exceptions import AirflowSkipException
 
     new_streams = ti.xcom_pull(task_ids="check_for_new_streams") or []
     reference_updates = ti.xcom_pull(task_ids="check_reference_data_updates") or []
-    keys = sorted(set(new_streams) | set(reference_updates))
-    if not keys:
+    candidates = sorted(set(new_streams) | set(reference_updates))
+    claimed = [i["file_key"] for i in _ledger(table_name).claim(batch_id, int(limit), [],
+                                                                 candidates)]
+    if not claimed:
         raise AirflowSkipException("no new files: nothing to process today")
-    return {"keys": keys, "keys_json": json.dumps(keys)}
+    ti.xcom_push(key="files_json", value=json.dumps(claimed))
+    return {"files": claimed}
 
 
 def prepare_kpi_job(processed_bucket: str, batch_id: str) -> dict:
@@ -291,8 +345,8 @@ def update_processed_files(processed_bucket: str, batch_id: str, attempts: int =
     client = hook.get_conn()
     for _attempt in range(attempts):
         state, etag = _state(hook, processed_bucket)
-        for key in summary["files"]:
-            state["processed"][key] = {"batch_id": batch_id}
+        for file_id in summary["files"]:  # s3://bucket/key#version: a re-upload is new
+            state["processed"][file_id] = {"batch_id": batch_id}
         try:
             client.put_object(Bucket=processed_bucket, Key=config.STATE_KEY, IfMatch=etag,
                               Body=json.dumps(state, indent=1, sort_keys=True).encode(),

@@ -1,18 +1,16 @@
-"""Glue Spark job ``music_streaming_etl_complete``.
+"""Glue Spark job ``music_streaming_etl_complete`` (arguments: ``job_args.EtlArgs``).
 
-Arguments (``--key value``): JOB_NAME, batch_id, processing_date (YYYY-MM-DD), raw_data_bucket,
-processed_bucket, dynamodb_table_name, [task_type=full_etl|dynamodb_only|archiving_only],
-[archive_bucket], [aws_region=us-east-1].
-
-- full_etl: reads the batch's valid files (from its validation report), keeps songs/users as
-  reference versions, writes the batch's streams joined with the reference as Parquet to
-  processed_data/date={processing_date}/batch_id={batch_id}/ partitioned by genre (a rerun replaces
-  it), then recomputes the KPIs of every day the batch touches over all processed streams of that
-  day and stores them under kpis/batch_id={batch_id}/.
-- dynamodb_only: writes those KPIs to DynamoDB (deterministic keys; items of the recomputed days
-  that no longer exist are removed) and records the batch's files in the file tracker.
-- archiving_only: copies each raw file whose KPIs are written to the archive bucket, verifies the
-  copy, deletes the raw file, and marks it archived.
+- full_etl: reads the versions the batch validated (their verified copies, each file's header
+  matched by name), keeps songs/users as reference rows, writes the batch's streams joined with the
+  reference as Parquet to processed_data/date={processing_date}/batch_id={batch_id}/ partitioned
+  by genre (a rerun replaces it), marks the files PROCESSED in the file ledger, then recomputes the
+  KPIs of every day the batch touches over the rows that count (of each key, its newest processed
+  upload: a correction replaces the rows of the version it supersedes) and stores them, with a
+  snapshot version, under kpis/batch_id={batch_id}/.
+- dynamodb_only: writes that snapshot to DynamoDB, monotonically (kpi_snapshot), then marks the
+  batch's files KPIS_WRITTEN.
+- archiving_only: for each file whose KPIs are written, verifies its archived copy, marks it
+  ARCHIVED and only then deletes that version from raw (a crash in between is repaired by a rerun).
 
 S3 access settings (endpoint, credentials) come from outside the script, as in Glue.
 """
@@ -23,22 +21,26 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from urllib.parse import unquote
 
-from music_streaming import aws, config, datasets, dynamo_items, job_args, layout
+import boto3
+
+from music_streaming import aws, config, datasets, dynamo_items, kpi_snapshot, layout
+from music_streaming import ledger as file_ledger
+from music_streaming.job_args import EtlArgs
 
 log = logging.getLogger("music_streaming_etl")
-REQUIRED = ["JOB_NAME", "batch_id", "processing_date", "raw_data_bucket", "processed_bucket",
-            "dynamodb_table_name"]
-OPTIONAL = {"task_type": "full_etl", "archive_bucket": "", "aws_region": "us-east-1"}
-TASK_TYPES = ("full_etl", "dynamodb_only", "archiving_only")
 KPI_NAMES = ("genre_daily", "top_songs", "top_genres", "stream_quality")
-KPIS_WRITTEN, ARCHIVED = "KPIS_WRITTEN", "ARCHIVED"
+# The columns each dataset contributes, matched by name in every file.
+READ_COLUMNS = {datasets.STREAMS: ("user_id", "track_id", "listen_time"),
+                datasets.SONGS: ("track_id", "track_genre", "track_name", "artists",
+                                 "duration_ms"),
+                datasets.USERS: ("user_id", "user_name", "user_age", "user_country")}
 
 
-def start_spark(job_name: str, args: dict):
+def start_spark(args: EtlArgs):
     """(SparkSession, Glue Job or None): GlueContext/Job only where Glue's libraries work."""
     from pyspark.sql import SparkSession
     try:
@@ -47,11 +49,11 @@ def start_spark(job_name: str, args: dict):
         from pyspark.context import SparkContext
         glue_context = GlueContext(SparkContext.getOrCreate())
         job = Job(glue_context)
-        job.init(job_name, args)
+        job.init(args.JOB_NAME, {k.lstrip("-"): v for k, v in args.arguments().items()})
         spark = glue_context.spark_session
     except Exception as exc:  # noqa: BLE001 - plain Spark outside Glue
         log.info("running without GlueContext (%s)", type(exc).__name__)
-        spark, job = SparkSession.builder.appName(job_name).getOrCreate(), None
+        spark, job = SparkSession.builder.appName(args.JOB_NAME).getOrCreate(), None
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in config.SPARK_CONF.items():
         if key.startswith("spark.hadoop."):
@@ -62,136 +64,121 @@ def start_spark(job_name: str, args: dict):
 
 
 @contextmanager
-def timed(summary: dict, step: str):
-    """Records how long a step took in the summary (read by the stack benchmark)."""
+def timed(step_seconds: dict, step: str):
+    """Records how long a step took (read by the stack benchmark)."""
     started = time.monotonic()
     yield
-    summary.setdefault("step_seconds", {})[step] = round(time.monotonic() - started, 2)
+    step_seconds[step] = round(time.monotonic() - started, 2)
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def ledger_of(args: EtlArgs) -> file_ledger.Ledger:
+    return file_ledger.Ledger(boto3.resource("dynamodb", region_name=args.aws_region).Table(
+        config.file_tracker_table(args.dynamodb_table_name)))
+
+
 # ---------------------------------------------------------------------------------- full_etl
-def read_csv(spark, paths: list[str], multiline: bool):
+def read_files(spark, files: list[dict], dataset: str, multiline: bool):
+    """The files' rows with the dataset's columns, each file read with its own header (files
+    with the same header share one read), plus source_key, source_version, upload_order."""
     from pyspark.sql import functions as F
 
-    df = (spark.read.option("header", True).option("escape", '"').option("multiLine", multiline)
-          .option("mode", "PERMISSIVE").csv(paths))
-    # a UTF-8 BOM or padding in the header must not rename a column
-    df = df.toDF(*[c.replace("\ufeff", "").strip() for c in df.columns])
-    return df.withColumn("_source_file", F.input_file_name())
+    by_header = defaultdict(list)
+    for entry in files:
+        by_header[tuple(entry["columns"])].append(entry)
+    frames = []
+    for header, group in sorted(by_header.items()):
+        frame = (spark.read.option("header", True).option("escape", '"')
+                 .option("multiLine", multiline).option("mode", "PERMISSIVE")
+                 .csv([e["copy"] for e in group]))
+        frame = frame.toDF(*header)  # names from this header (BOM and padding removed)
+        frames.append(frame.select(
+            *[F.col(c) if c in header else F.lit(None).cast("string").alias(c)
+              for c in READ_COLUMNS[dataset]],
+            # the object a row came from, as bucket/key (Spark reports it URL-encoded)
+            F.regexp_replace(F.expr("url_decode(input_file_name())"), "^s3a?://", "")
+            .alias("_path")))
+    rows = frames[0]
+    for frame in frames[1:]:
+        rows = rows.unionByName(frame)
+    sources = spark.createDataFrame(
+        [(e["copy"].removeprefix("s3://"), e["key"], e["version_id"], e["upload_order"])
+         for e in files],
+        "_path string, source_key string, source_version string, upload_order string")
+    return rows.join(F.broadcast(sources), "_path", "left").drop("_path")
 
 
-def key_of(path: str, bucket: str) -> str:
-    """Raw object key of a path that Spark reports (``s3://bucket/streams/a.csv``)."""
-    return unquote(path.split(f"{bucket}/", 1)[-1])
-
-
-def rows_per_file(df, bucket: str) -> dict[str, int]:
-    return {key_of(r["_source_file"], bucket): r["count"]
-            for r in df.groupBy("_source_file").count().collect()}
-
-
-def store_reference(spark, args, dataset: str, files: list[str], ingested_at: int,
-                    summary: dict):
-    """Writes this batch's version of songs/users; returns the batch's dimension (or None)."""
-    from pyspark.sql import functions as F
-
+def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> dict:
+    """Writes this batch's rows of songs/users (with their source); rows per file."""
     from music_streaming import kpis
 
-    raw_bucket, processed = args["raw_data_bucket"], args["processed_bucket"]
-    raw = read_csv(spark, [layout.s3_url(raw_bucket, k) for k in files], multiline=True).cache()
-    summary["files"].update({k: {"dataset": dataset, "rows": n, "rejected_rows": 0}
-                             for k, n in rows_per_file(raw, raw_bucket).items()})
-    build = kpis.song_dimension if dataset == datasets.SONGS else kpis.user_dimension
-    dimension = build(raw)
-    (dimension.withColumn("batch_id", F.lit(args["batch_id"]))
-     .withColumn("ingested_at", F.lit(ingested_at))
-     .coalesce(1).write.mode("overwrite")
-     .parquet(layout.s3_url(processed, layout.reference_batch_prefix(dataset, args["batch_id"]))))
-    raw.unpersist()
-    return dimension
+    rows = kpis.REFERENCE_ROWS[dataset](read_files(spark, files, dataset, multiline=True),
+                                        keep=kpis.SOURCE_COLUMNS).cache()
+    counts = {r["source_key"] + "#" + r["source_version"]: r["count"]
+              for r in rows.groupBy("source_key", "source_version").count().collect()}
+    (rows.coalesce(1).write.mode("overwrite").parquet(layout.s3_url(
+        args.processed_bucket, layout.reference_batch_prefix(dataset, args.batch_id))))
+    rows.unpersist()
+    return {e["file_id"]: {"dataset": dataset, "rows": counts.get(
+        e["key"] + "#" + e["version_id"], 0), "rejected_rows": 0} for e in files}
 
 
-def load_reference(spark, s3, processed: str, dataset: str):
+def counted_sources(spark, counted: dict):
+    """(source_key, source_version) of the versions whose rows count, as a small DataFrame."""
+    return spark.createDataFrame([(k, i["version_id"]) for k, i in sorted(counted.items())],
+                                 "source_key string, source_version string")
+
+
+def load_reference(spark, s3, processed: str, dataset: str, counted):
+    from pyspark.sql import functions as F
+
     from music_streaming import kpis
 
     prefix = layout.reference_prefix(dataset)
     if not aws.prefix_exists(s3, processed, prefix):
-        schema = ("track_id string, genre string, track_name string, artists string, "
-                  "duration_ms long" if dataset == datasets.SONGS else
-                  "user_id string, user_name string, user_age int, user_country string")
-        return spark.createDataFrame([], schema)
-    versions = spark.read.parquet(layout.s3_url(processed, prefix))
-    return kpis.latest_reference(versions, "track_id" if dataset == datasets.SONGS else "user_id")
+        return spark.createDataFrame([], kpis.REFERENCE_SCHEMAS[dataset])
+    rows = spark.read.parquet(layout.s3_url(processed, prefix)).drop("batch_id")
+    current = rows.join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
+    return kpis.current_reference(current, datasets.KEY_COLUMN[dataset])
 
 
-def write_batch_streams(spark, args: dict, keys: list[str], songs, users, touched_days: set,
-                        summary: dict) -> None:
-    """The batch's streams, joined with the reference, as Parquet partitioned by genre."""
+def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -> tuple:
+    """The batch's streams joined with the reference, as Parquet partitioned by genre (a rerun
+    replaces the batch's path); (per-file counts, days the batch touches)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from music_streaming import kpis
 
-    if not keys:
-        return
-    raw_bucket, processed, batch_id = (args["raw_data_bucket"], args["processed_bucket"],
-                                       args["batch_id"])
-    raw = read_csv(spark, [layout.s3_url(raw_bucket, k) for k in keys], multiline=False)
-    typed = kpis.typed_streams(raw, keep=["_source_file"]).persist(StorageLevel.MEMORY_AND_DISK)
+    raw = read_files(spark, files, datasets.STREAMS, multiline=False)
+    typed = kpis.typed_streams(raw, keep=kpis.SOURCE_COLUMNS).persist(
+        StorageLevel.MEMORY_AND_DISK)
     # One pass gives both the per-file counts and the days the batch touches.
-    counts = typed.groupBy("_source_file", "listen_date").agg(
+    counts = typed.groupBy("source_key", "source_version", "listen_date").agg(
         F.count(F.lit(1)).alias("rows"),
         F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect()
+    ids = {(e["key"], e["version_id"]): e["file_id"] for e in files}
+    per_file = {e["file_id"]: {"dataset": datasets.STREAMS, "rows": 0, "rejected_rows": 0}
+                for e in files}
+    days = set()
     for row in counts:
-        entry = summary["files"].setdefault(key_of(row["_source_file"], raw_bucket), {
-            "dataset": datasets.STREAMS, "rows": 0, "rejected_rows": 0})
+        entry = per_file[ids[(row["source_key"], row["source_version"])]]
         entry["rows"] += row["rows"]
         entry["rejected_rows"] += row["rejected"]
         if row["listen_date"] is not None and row["rows"] > row["rejected"]:
-            touched_days.add(row["listen_date"])
+            days.add(row["listen_date"])
     valid, _rejected = kpis.split_streams(typed)
-    batch = kpis.enrich_streams(valid.drop("_source_file").dropDuplicates(kpis.STREAM_KEY),
-                                songs, users)
-    # One file per genre directory: fewer, larger objects than one per task and genre.
-    # Overwrite replaces this batch's output only: a rerun never appends a copy.
-    (batch.repartition("genre").write.mode("overwrite").partitionBy("genre")
-     .parquet(layout.s3_url(processed, layout.processed_batch_prefix(
-         args["processing_date"], batch_id))))
+    # Every valid row is kept with its source (events are de-duplicated when KPIs are
+    # computed), so a later correction of one file removes exactly that file's rows.
+    (kpis.enrich_streams(valid, songs, users).repartition("genre").write.mode("overwrite")
+     .partitionBy("genre").parquet(layout.s3_url(args.processed_bucket,
+                                                 layout.processed_batch_prefix(
+                                                     args.processing_date, args.batch_id))))
     typed.unpersist()
-
-
-def full_etl(spark, s3, args: dict, summary: dict) -> None:
-    processed, batch_id = args["processed_bucket"], args["batch_id"]
-    report = aws.read_json(s3, processed, layout.validation_report_key(batch_id))
-    if not report["valid_files"]:
-        raise RuntimeError(f"batch {batch_id} has no valid file: {report['summary']}")
-    if report["invalid_files"]:  # quarantined by validation; the valid files go on
-        log.warning("batch %s: skipping invalid files %s", batch_id, report["invalid_files"])
-    by_dataset = defaultdict(list)
-    for key in report["valid_files"]:
-        by_dataset[datasets.dataset_of(key)].append(key)
-    ingested_at = int(time.time() * 1000)
-
-    with timed(summary, "reference"):
-        new_reference = {d: store_reference(spark, args, d, by_dataset[d], ingested_at, summary)
-                         for d in (datasets.SONGS, datasets.USERS) if by_dataset[d]}
-        songs = load_reference(spark, s3, processed, datasets.SONGS).cache()
-        users = load_reference(spark, s3, processed, datasets.USERS).cache()
-    touched_days: set = set()
-    with timed(summary, "batch_streams"):
-        write_batch_streams(spark, args, by_dataset[datasets.STREAMS], songs, users,
-                            touched_days, summary)
-    if new_reference and aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
-        with timed(summary, "days_of_reference"):
-            touched_days |= days_naming(spark, processed, new_reference)
-    summary["touched_days"] = sorted(d.isoformat() for d in touched_days)
-    with timed(summary, "kpis"):
-        write_day_kpis(spark, s3, args, touched_days, songs, users, summary)
-    finish_summary(s3, args, summary)
+    return per_file, days
 
 
 def processed_streams(spark, processed: str):
@@ -199,175 +186,210 @@ def processed_streams(spark, processed: str):
     return spark.read.option("basePath", root).parquet(root)
 
 
-def days_naming(spark, processed: str, new_reference: dict) -> set:
-    """New songs/users change the KPIs of every day whose streams name them."""
+def days_naming(spark, s3, processed: str, column: str, ids) -> set:
+    """Days whose processed streams name any of ``ids`` (a one-column DataFrame)."""
+    if not aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
+        return set()
     streams = processed_streams(spark, processed)
-    days: set = set()
-    for dataset, dimension in new_reference.items():
-        key = "track_id" if dataset == datasets.SONGS else "user_id"
-        days.update(r["listen_date"] for r in streams.join(
-            dimension.select(key), key, "left_semi").select("listen_date").distinct().collect())
-    return days
+    return {r["listen_date"] for r in streams.join(ids, column, "left_semi")
+            .select("listen_date").distinct().collect()}
 
 
-def write_day_kpis(spark, s3, args: dict, touched_days: set, songs, users, summary: dict) -> None:
-    """KPIs of the touched days over all processed streams of those days."""
+def reference_days(spark, s3, processed: str, dataset: str, keys: list[str]) -> set:
+    """Days a songs/users upload changes: those naming any id that any version of its keys
+    holds (a correction that drops an id changes that id's days too)."""
+    from pyspark.sql import functions as F
+
+    column = datasets.KEY_COLUMN[dataset]
+    rows = spark.read.parquet(layout.s3_url(processed, layout.reference_prefix(dataset)))
+    ids = rows.filter(F.col("source_key").isin(keys)).select(column).distinct()
+    return days_naming(spark, s3, processed, column, ids)
+
+
+def corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
+    """Days holding rows of any version of these stream keys (a correction replaces them)."""
+    from pyspark.sql import functions as F
+
+    if not aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
+        return set()
+    return {r["listen_date"] for r in processed_streams(spark, processed)
+            .filter(F.col("source_key").isin(keys)).select("listen_date").distinct().collect()}
+
+
+def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
+    """KPI rows of the days over the rows that count (newest processed upload of each key)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     from music_streaming import kpis
 
-    processed, batch_id = args["processed_bucket"], args["batch_id"]
-    if touched_days:
-        day_streams = (processed_streams(spark, processed).filter(F.col("listen_date").isin(sorted(touched_days)))
-                       .select(*kpis.STREAM_KEY, "listen_date"))
-        enriched = kpis.enrich_streams(kpis.play_counts(day_streams), songs, users).persist(
-            StorageLevel.MEMORY_AND_DISK)
-        results = kpis.daily_kpis(enriched, songs)
-        # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
-        rows = {name: [r.asDict() for r in getattr(results, name).collect()]
-                for name in KPI_NAMES}
-        aws.write_json(s3, processed, layout.kpi_results_key(batch_id),
-                       {"batch_id": batch_id, "touched_days": summary["touched_days"], **rows})
-        summary["days"] = {r["listen_date"].isoformat(): {k: v for k, v in r.items()
-                                                         if k != "listen_date"}
-                           for r in rows["stream_quality"]}
-        enriched.unpersist()
+    if not days:
+        return {name: [] for name in KPI_NAMES}
+    day_streams = (processed_streams(spark, processed)
+                   .filter(F.col("listen_date").isin(sorted(days)))
+                   .join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
+                   .select(*kpis.STREAM_KEY, "listen_date"))
+    enriched = kpis.enrich_streams(kpis.play_counts(day_streams), songs, users).persist(
+        StorageLevel.MEMORY_AND_DISK)
+    results = kpis.daily_kpis(enriched, songs)
+    # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
+    rows = {name: [r.asDict() for r in getattr(results, name).collect()] for name in KPI_NAMES}
+    enriched.unpersist()
+    return rows
 
 
-def finish_summary(s3, args: dict, summary: dict) -> None:
-    streams_rows = [f for f in summary["files"].values() if f["dataset"] == datasets.STREAMS]
-    summary["processed_records"] = sum(f["rows"] - f["rejected_rows"] for f in streams_rows)
-    summary["rejected_records"] = sum(f["rejected_rows"] for f in streams_rows)
-    days = summary.get("days", {}).values()
-    summary["metrics"] = {
-        "ProcessedRecords": summary["processed_records"],
-        "RejectedRecords": summary["rejected_records"],
-        "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in days),
-        "UnknownUserStreams": sum(d["unknown_user_streams"] for d in days),
-    }
-    aws.write_json(s3, args["processed_bucket"], layout.etl_summary_key(args["batch_id"]),
-                   summary)
+def full_etl(spark, s3, args: EtlArgs) -> dict:
+    report = aws.read_json(s3, args.processed_bucket, layout.validation_report_key(args.batch_id))
+    valid = [f for f in report["files"] if f["status"] == "valid"]
+    if not valid:
+        raise RuntimeError(f"batch {args.batch_id} has no valid file: {report['summary']}")
+    if report["invalid_files"]:  # quarantined by validation; the valid files go on
+        log.warning("batch %s: skipping invalid files %s", args.batch_id, report["invalid_files"])
+    by_dataset = defaultdict(list)
+    for entry in valid:
+        by_dataset[entry["dataset"]].append(entry)
+    ledger, steps, files = ledger_of(args), {}, {}
+
+    def mark_processed(entries):
+        for entry in entries:
+            ledger.move(entry["file_id"], file_ledger.PROCESSED, args.batch_id)
+
+    with timed(steps, "reference"):
+        for dataset in (datasets.SONGS, datasets.USERS):
+            if by_dataset[dataset]:
+                files.update(store_reference(spark, args, dataset, by_dataset[dataset]))
+                mark_processed(by_dataset[dataset])
+        counted = counted_sources(spark, ledger.counted_versions(args.raw_data_bucket)).cache()
+        songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
+        users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
+    touched: set = set()
+    with timed(steps, "batch_streams"):
+        if by_dataset[datasets.STREAMS]:
+            per_file, touched = write_batch_streams(spark, args, by_dataset[datasets.STREAMS],
+                                                    songs, users)
+            files.update(per_file)
+            mark_processed(by_dataset[datasets.STREAMS])
+    with timed(steps, "days_touched"):
+        touched |= corrected_days(spark, s3, args.processed_bucket,
+                                  [e["key"] for e in by_dataset[datasets.STREAMS]])
+        for dataset in (datasets.SONGS, datasets.USERS):
+            if by_dataset[dataset]:
+                touched |= reference_days(spark, s3, args.processed_bucket, dataset,
+                                          [e["key"] for e in by_dataset[dataset]])
+    # Everything this batch contributes is committed (Parquet + PROCESSED): a snapshot versioned
+    # after this instant, by any run, includes it.
+    snapshot_version = int(time.time() * 1000)
+    with timed(steps, "kpis"):
+        counted = counted_sources(spark, ledger.counted_versions(args.raw_data_bucket))
+        rows = day_kpis(spark, args.processed_bucket, touched, counted, songs, users)
+    days = sorted(d.isoformat() for d in touched)
+    aws.write_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id),
+                   {"batch_id": args.batch_id, "snapshot_version": snapshot_version,
+                    "touched_days": days, **rows})
+    streams = [f for f in files.values() if f["dataset"] == datasets.STREAMS]
+    quality = rows["stream_quality"]
+    summary = {
+        "batch_id": args.batch_id, "processing_date": args.processing_date,
+        "task_type": args.task_type, "files": files, "touched_days": days,
+        "snapshot_version": snapshot_version, "step_seconds": steps,
+        "metrics": {
+            "ProcessedRecords": sum(f["rows"] - f["rejected_rows"] for f in streams),
+            "RejectedRecords": sum(f["rejected_rows"] for f in streams),
+            "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in quality),
+            "UnknownUserStreams": sum(d["unknown_user_streams"] for d in quality)}}
+    aws.write_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id), summary)
+    return summary
 
 
 # ----------------------------------------------------------------------------- dynamodb_only
-def dynamodb_only(spark, s3, args: dict, summary: dict) -> None:
-    import boto3
-
-    processed, batch_id = args["processed_bucket"], args["batch_id"]
-    etl = aws.read_json(s3, processed, layout.etl_summary_key(batch_id))
-    results = (aws.read_json(s3, processed, layout.kpi_results_key(batch_id))
-               if etl.get("touched_days") else {})
+def dynamodb_only(_spark, s3, args: EtlArgs) -> dict:
+    etl = aws.read_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id))
+    results = aws.read_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id))
     items = dynamo_items.kpi_items({name: results.get(name, []) for name in KPI_NAMES})
-    dynamodb = boto3.resource("dynamodb", region_name=args["aws_region"])
-    table = dynamodb.Table(args["dynamodb_table_name"])
-
-    # Recomputed days are replaced whole: items of those days not produced now are stale.
-    fresh = {dynamo_items.item_key(i) for i in items}
-    stale = set()
-    for day in etl.get("touched_days", []):
-        query = {"IndexName": config.KPI_DATE_INDEX,
-                 "KeyConditionExpression": "#d = :d", "ExpressionAttributeNames": {"#d": "date"},
-                 "ExpressionAttributeValues": {":d": day}, "ProjectionExpression": "pk, sk"}
-        while True:
-            page = table.query(**query)
-            stale.update(dynamo_items.item_key(i) for i in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                break
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    stale -= fresh
-    with table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
-        for item in items:
-            writer.put_item(Item=item)
-        for pk, sk in sorted(stale):
-            writer.delete_item(Key={"pk": pk, "sk": sk})
-    log.info("wrote %d KPI items, removed %d stale ones, for days %s", len(items), len(stale),
-             etl.get("touched_days"))
-
-    tracker = dynamodb.Table(config.file_tracker_table(args["dynamodb_table_name"]))
-    stamp = now_iso()
-    for key, info in sorted(etl["files"].items()):
-        tracker.update_item(
-            Key={"file_key": layout.s3_url(args["raw_data_bucket"], key)},
-            UpdateExpression=("SET #s = :s, batch_id = :b, dataset = :ds, row_count = :r, "
-                              "rejected_rows = :x, kpis_written_at = :t, updated_at = :t, "
-                              "first_seen_at = if_not_exists(first_seen_at, :t)"),
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": KPIS_WRITTEN, ":b": batch_id, ":ds": info["dataset"],
-                                       ":r": info["rows"], ":x": info["rejected_rows"],
-                                       ":t": stamp})
-    summary["metrics"] = {"DynamoDBWrites": len(items) + len(etl["files"])}
+    writer = kpi_snapshot.SnapshotWriter(boto3.client("dynamodb", region_name=args.aws_region),
+                                         args.dynamodb_table_name, config.KPI_DATE_INDEX)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcome = writer.write(items, results["touched_days"], int(results["snapshot_version"]),
+                               executor=pool)
+    superseded = sorted(d for d, (state, _removed) in outcome.items()
+                        if state == kpi_snapshot.SUPERSEDED)
+    removed = sum(n for _state, n in outcome.values())
+    log.info("snapshot %s: %d KPI items for %d day(s), %d stale removed; days a newer snapshot "
+             "already holds: %s", results["snapshot_version"], len(items), len(outcome),
+             removed, superseded or "none")
+    ledger = ledger_of(args)
+    for file_id, info in sorted(etl["files"].items()):
+        ledger.move(file_id, file_ledger.KPIS_WRITTEN, args.batch_id, row_count=info["rows"],
+                    rejected_rows=info["rejected_rows"], kpis_written_at=now_iso())
+    return {"metrics": {"DynamoDBWrites": len(items) + len(etl["files"])},
+            "superseded_days": superseded}
 
 
 # ---------------------------------------------------------------------------- archiving_only
-def archiving_only(spark, s3, args: dict, summary: dict) -> None:
-    import boto3
+def archive_file(s3, ledger, args: EtlArgs, file_id: str) -> None:
+    """KPIS_WRITTEN -> copy verified -> ARCHIVED -> raw version deleted (each step repeatable)."""
+    item = ledger.get(file_id)
+    state = item and item.get("state")
+    if not item or item.get("batch_id") != args.batch_id \
+            or state not in (file_ledger.KPIS_WRITTEN, file_ledger.ARCHIVED):
+        raise RuntimeError(f"KPIs of {file_id} are not written (state {state}, batch "
+                           f"{item and item.get('batch_id')})")
+    if state == file_ledger.KPIS_WRITTEN:
+        bucket, _, key = item["archive_copy"].removeprefix("s3://").partition("/")
+        aws.verify_copy(s3, bucket, key, int(item["size"]), int(item["crc32"]))
+        ledger.move(file_id, file_ledger.ARCHIVED, args.batch_id,
+                    archived_to=item["archive_copy"], archived_at=now_iso())
+    aws.delete_version(s3, aws.version_source(item["bucket"], item["key"], item["version_id"]))
 
-    raw, processed, archive, batch_id = (args["raw_data_bucket"], args["processed_bucket"],
-                                         args["archive_bucket"], args["batch_id"])
-    if not archive:
+
+def archiving_only(_spark, s3, args: EtlArgs) -> dict:
+    if not args.archive_bucket:
         raise ValueError("archiving_only needs --archive_bucket")
-    etl = aws.read_json(s3, processed, layout.etl_summary_key(batch_id))
-    tracker = boto3.resource("dynamodb", region_name=args["aws_region"]).Table(
-        config.file_tracker_table(args["dynamodb_table_name"]))
-    archived, failed = 0, []
-    for key in sorted(etl["files"]):
-        file_key = layout.s3_url(raw, key)
-        target = layout.archive_key(args["processing_date"], key)
-        status = tracker.get_item(Key={"file_key": file_key}).get("Item", {}).get("status")
+    etl = aws.read_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id))
+    ledger, archived, failed = ledger_of(args), 0, []
+    for file_id in sorted(etl["files"]):
         try:
-            if status not in (KPIS_WRITTEN, ARCHIVED):
-                raise RuntimeError(f"KPIs of {file_key} are not written (status {status})")
-            if aws.head(s3, raw, key) is None:
-                if status == ARCHIVED and aws.head(s3, archive, target):
-                    continue  # archived by an earlier run
-                raise RuntimeError(f"{file_key} is missing and no archived copy exists")
-            aws.move_verified(s3, raw, key, archive, target)
-            tracker.update_item(
-                Key={"file_key": file_key},
-                UpdateExpression="SET #s = :s, archived_to = :a, archived_at = :t, updated_at = :t",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":s": ARCHIVED, ":a": layout.s3_url(archive, target),
-                                           ":t": now_iso()})
+            archive_file(s3, ledger, args, file_id)
             archived += 1
         except Exception as exc:  # noqa: BLE001 - every file is tried, failures reported at the end
-            log.error("could not archive %s: %s", file_key, exc)
-            failed.append({"file": file_key, "error": str(exc)})
-    summary["metrics"] = {"ArchivedFiles": archived, "FailedFiles": len(failed)}
-    summary["failed_files"] = failed
+            log.error("could not archive %s: %s", file_id, exc)
+            failed.append({"file": file_id, "error": str(exc)})
+    summary = {"metrics": {"ArchivedFiles": archived, "FailedFiles": len(failed)},
+               "failed_files": failed}
     if failed:
-        raise RuntimeError(f"{len(failed)} file(s) could not be archived: {failed}")
+        raise ArchivingFailed(summary)
+    return summary
+
+
+class ArchivingFailed(RuntimeError):
+    def __init__(self, summary: dict):
+        super().__init__(f"{len(summary['failed_files'])} file(s) could not be archived: "
+                         f"{summary['failed_files']}")
+        self.summary = summary
 
 
 TASKS = {"full_etl": full_etl, "dynamodb_only": dynamodb_only, "archiving_only": archiving_only}
 
 
 def run(argv: list[str]) -> int:
-    args = job_args.resolve(argv, REQUIRED, OPTIONAL)
-    task_type = args["task_type"]
-    if task_type not in TASKS:
-        raise ValueError(f"task_type must be one of {TASK_TYPES}, not {task_type!r}")
-    s3 = aws.client("s3", args["aws_region"])
-    cloudwatch = aws.client("cloudwatch", args["aws_region"])
-    summary: dict = {"batch_id": args["batch_id"], "processing_date": args["processing_date"],
-                     "task_type": task_type, "started_at": now_iso(), "files": {}}
+    args = EtlArgs.from_argv(argv)
+    s3 = aws.client("s3", args.aws_region)
+    cloudwatch = aws.client("cloudwatch", args.aws_region)
     # Only full_etl computes with Spark; loading and archiving are plain boto3 work.
-    spark, job = (start_spark(args["JOB_NAME"], args) if task_type == "full_etl"
-                  else (None, None))
+    spark, job = start_spark(args) if args.task_type == "full_etl" else (None, None)
     started = time.monotonic()
     try:
-        TASKS[task_type](spark, s3, args, summary)
-    except Exception:
-        aws.put_metrics(cloudwatch, "ETL/Metrics", {
-            "JobFailures": 1, **({"FailedFiles": summary["metrics"]["FailedFiles"]}
-                                 if "FailedFiles" in summary.get("metrics", {}) else {})},
-            {"TaskType": task_type})
-        log.exception("%s of batch %s failed", task_type, args["batch_id"])
+        result = TASKS[args.task_type](spark, s3, args)
+    except Exception as exc:
+        failed = exc.summary["metrics"] if isinstance(exc, ArchivingFailed) else {}
+        aws.put_metrics(cloudwatch, "ETL/Metrics", {**failed, "JobFailures": 1},
+                        {"TaskType": args.task_type})
+        log.exception("%s of batch %s failed", args.task_type, args.batch_id)
         raise
-    aws.put_metrics(cloudwatch, "ETL/Metrics", {**summary.get("metrics", {}), "JobFailures": 0},
-                    {"TaskType": task_type})
-    log.info("%s of batch %s done in %.1f s: %s", task_type, args["batch_id"],
-             time.monotonic() - started, json.dumps(summary.get("metrics", {})))
+    aws.put_metrics(cloudwatch, "ETL/Metrics", {**result["metrics"], "JobFailures": 0},
+                    {"TaskType": args.task_type})
+    log.info("%s of batch %s done in %.1f s: %s", args.task_type, args.batch_id,
+             time.monotonic() - started, json.dumps(result["metrics"]))
     if job is not None:
         job.commit()
     return 0

@@ -1,13 +1,18 @@
-"""Glue Python shell job ``music_streaming_validation``: checks the CSV files of one batch.
+"""Glue Python shell job ``music_streaming_validation``: checks the CSV file versions of one batch.
 
-Arguments (``--key value``): raw_data_bucket, processed_bucket, [aws_region=us-east-1],
-[batch_id=batch-YYYYMMDD-HHMMSS], [quarantine_bucket], [keys: JSON list or comma-separated raw keys;
-default every CSV under streams/, songs/, users/], [max_bad_row_ratio=0], [fail_on_invalid=true].
+Arguments (``--key value``): raw_data_bucket, processed_bucket, archive_bucket, dynamodb_table_name,
+[aws_region=us-east-1], [batch_id=batch-YYYYMMDD-HHMMSS], [processing_date=today],
+[quarantine_bucket], [files: JSON list of file-ledger ids the batch claimed; default: claim every
+pending file, up to max_files], [max_files=500], [max_bad_row_ratio=0], [fail_on_invalid=true].
 
-Writes validation_results/batch_id={batch_id}/validation_report.json to the processed bucket,
-publishes DataValidation/Metrics ValidationSuccess (1/0), moves each invalid file to the quarantine
-bucket (deleting it from raw only after the copy is verified), and exits 1 when the batch is invalid
-unless fail_on_invalid is false (the DAG branches on the report instead).
+Each version the batch claimed in the file ledger is streamed from S3 (that version, not whatever
+sits under its key now) and checked. A valid one is copied to the archive bucket under a key that
+names its version, the copy verified (size + CRC32), and marked VALIDATED: the ETL job reads that
+immutable copy. An invalid one is copied to the quarantine bucket with its reasons, verified, marked
+QUARANTINED, and only then deleted from raw. Writes
+validation_results/batch_id={batch_id}/validation_report.json, publishes DataValidation/Metrics
+ValidationSuccess (1/0), and exits 1 when the batch is invalid unless fail_on_invalid is false.
+A retry finds the files it already decided in the ledger and reports them as decided.
 """
 from __future__ import annotations
 
@@ -16,77 +21,132 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from music_streaming import aws, datasets, job_args, layout
-from music_streaming.validation import INVALID, batch_report, validate_csv
+import boto3
+
+from music_streaming import aws, config, datasets, job_args, layout
+from music_streaming import ledger as file_ledger
+from music_streaming.validation import INVALID, VALID, batch_report, validate_csv
 
 log = logging.getLogger("music_streaming_validation")
 CHUNK_BYTES = 1024 * 1024
-REQUIRED = ["raw_data_bucket", "processed_bucket"]
+REQUIRED = ["raw_data_bucket", "processed_bucket", "archive_bucket", "dynamodb_table_name"]
+# What the ledger keeps of a verdict, so a retried run reports a decided file without re-reading it.
+KEPT_IN_LEDGER = ("errors", "columns", "row_count", "bad_row_count", "bad_rows_by_reason")
 
 
-def parse_keys(value: str) -> list[str]:
-    value = (value or "").strip()
-    if not value:
-        return []
-    keys = json.loads(value) if value.startswith("[") else value.split(",")
-    return sorted({k.strip() for k in keys if k.strip()})
+def entry_from_ledger(item: dict) -> dict:
+    """The report entry of a file decided earlier (a retried run)."""
+    valid = item["state"] != file_ledger.QUARANTINED
+    entry = {"key": item["key"], "version_id": item["version_id"], "file_id": item["file_key"],
+             "dataset": item.get("dataset"), "status": VALID if valid else INVALID,
+             "upload_order": item["upload_order"], "bytes": int(item["size"]),
+             "crc32": int(item["crc32"]) if item.get("crc32") is not None else None,
+             "copy": item.get("archive_copy"), "quarantined_to": item.get("quarantined_to")}
+    for name in KEPT_IN_LEDGER:
+        value = item.get(name)
+        entry[name] = json.loads(json.dumps(value, default=int)) if value is not None else None
+    return entry
 
 
-def validate_key(s3, bucket: str, key: str, batch_id: str, quarantine_bucket: str,
-                 max_bad_row_ratio: float) -> dict:
+def check_version(s3, item: dict, max_bad_row_ratio: float) -> dict:
+    """Streams one version from raw and checks it; the report entry."""
+    source = aws.version_source(item["bucket"], item["key"], item["version_id"])
+    base = {"version_id": item["version_id"], "file_id": item["file_key"],
+            "upload_order": item["upload_order"], "copy": None, "quarantined_to": None}
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    except s3.exceptions.NoSuchKey:
-        previous = quarantine_bucket and aws.head(
-            s3, quarantine_bucket, layout.quarantine_key(batch_id, key))
-        reason = "not found in the raw bucket"
-        if previous:  # a rerun of a batch whose file was already quarantined
-            reason = f"quarantined earlier: {previous['Metadata'].get('reason', '')}"
-        return {"key": key, "dataset": datasets.dataset_of(key), "status": INVALID,
-                "errors": [reason], "quarantined_to": previous and layout.s3_url(
-                    quarantine_bucket, layout.quarantine_key(batch_id, key)) or None}
+        body = s3.get_object(**source)["Body"]
+    except s3.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("NoSuchKey", "NoSuchVersion", "404"):
+            raise
+        return {**base, "key": item["key"], "dataset": datasets.dataset_of(item["key"]),
+                "status": INVALID, "errors": ["this version is no longer in the raw bucket"],
+                "bytes": 0, "crc32": None, "columns": [], "row_count": 0, "bad_row_count": 0,
+                "bad_rows_by_reason": {}}
     with body:
-        return validate_csv(key, body.iter_chunks(CHUNK_BYTES),
-                            max_bad_row_ratio=max_bad_row_ratio)
+        report = validate_csv(item["key"], body.iter_chunks(CHUNK_BYTES),
+                              max_bad_row_ratio=max_bad_row_ratio)
+    return {**report, **base}
 
 
-def quarantine(s3, raw_bucket: str, quarantine_bucket: str, batch_id: str, entry: dict) -> None:
-    """Copies the invalid file and its reasons to quarantine; deletes it from raw once verified."""
-    target = layout.quarantine_key(batch_id, entry["key"])
+def keep_valid(s3, ledger, item: dict, entry: dict, args: dict) -> None:
+    """Valid: a verified copy in the archive (the ETL job reads it), then VALIDATED."""
+    archive = args["archive_bucket"]
+    target = layout.archive_key(args["processing_date"], item["key"], item["version_id"])
+    aws.copy_version_verified(
+        s3, aws.version_source(item["bucket"], item["key"], item["version_id"]), item["etag"],
+        entry["bytes"], entry["crc32"], archive, target)
+    entry["copy"] = layout.s3_url(archive, target)
+    ledger.move(item["file_key"], file_ledger.VALIDATED, args["batch_id"],
+                archive_copy=entry["copy"], crc32=entry["crc32"], **{k: entry[k] for k in KEPT_IN_LEDGER})
+
+
+def quarantine(s3, ledger, item: dict, entry: dict, args: dict) -> None:
+    """Invalid: reasons and a verified copy in quarantine, QUARANTINED, then deleted from raw."""
+    batch_id, quarantine_bucket = args["batch_id"], args["quarantine_bucket"]
+    source = aws.version_source(item["bucket"], item["key"], item["version_id"])
     reason = "; ".join(entry["errors"])
-    aws.write_json(s3, quarantine_bucket, target + ".reason.json",
-                   {"batch_id": batch_id, "source": layout.s3_url(raw_bucket, entry["key"]),
-                    "errors": entry["errors"], "report": entry})
-    # S3 metadata is ASCII: the full reason is in the JSON beside the file.
-    aws.move_verified(s3, raw_bucket, entry["key"], quarantine_bucket, target,
-                      metadata={"reason": reason.encode("ascii", "replace").decode()[:1024],
-                                "batch_id": batch_id})
-    entry["quarantined_to"] = layout.s3_url(quarantine_bucket, target)
-    log.warning("quarantined s3://%s/%s to %s: %s", raw_bucket, entry["key"],
-                entry["quarantined_to"], reason)
+    if entry["crc32"] is not None and quarantine_bucket:
+        target = layout.quarantine_key(batch_id, item["key"], item["version_id"])
+        aws.write_json(s3, quarantine_bucket, target + ".reason.json",
+                       {"batch_id": batch_id, "source": item["file_key"],
+                        "errors": entry["errors"], "report": entry})
+        # S3 metadata is ASCII: the full reason is in the JSON beside the file.
+        aws.copy_version_verified(
+            s3, source, item["etag"], entry["bytes"], entry["crc32"], quarantine_bucket, target,
+            metadata={"reason": reason.encode("ascii", "replace").decode()[:1024],
+                      "batch_id": batch_id})
+        entry["quarantined_to"] = layout.s3_url(quarantine_bucket, target)
+    ledger.move(item["file_key"], file_ledger.QUARANTINED, batch_id,
+                quarantined_to=entry["quarantined_to"] or "-", crc32=entry["crc32"],
+                **{k: entry[k] for k in KEPT_IN_LEDGER})
+    if entry["quarantined_to"]:
+        aws.delete_version(s3, source)
+    log.warning("quarantined %s to %s: %s", item["file_key"], entry["quarantined_to"], reason)
+
+
+def decide(s3, ledger, item: dict, args: dict) -> dict:
+    """The report entry of one claimed file, acting on it once (retries find it decided)."""
+    if item.get("batch_id") != args["batch_id"]:
+        raise file_ledger.TransitionRefused(
+            f"{item['file_key']} belongs to batch {item.get('batch_id')}, not {args['batch_id']}")
+    if item["state"] == file_ledger.QUARANTINED:  # decided; make sure raw let go of it
+        if item.get("quarantined_to", "-") != "-":
+            aws.delete_version(s3, aws.version_source(item["bucket"], item["key"],
+                                                      item["version_id"]))
+        return entry_from_ledger(item)
+    if item["state"] != file_ledger.CLAIMED:
+        return entry_from_ledger(item)
+    entry = check_version(s3, item, float(args["max_bad_row_ratio"]))
+    if entry["status"] == VALID:
+        keep_valid(s3, ledger, item, entry, args)
+    else:
+        quarantine(s3, ledger, item, entry, args)
+    return entry
 
 
 def run(argv: list[str]) -> int:
     now = datetime.now(timezone.utc)
     args = job_args.resolve(argv, REQUIRED, {
-        "aws_region": "us-east-1", "batch_id": now.strftime("batch-%Y%m%d-%H%M%S"),
-        "quarantine_bucket": "", "keys": "", "max_bad_row_ratio": "0",
-        "fail_on_invalid": "true"})
-    raw, batch_id = args["raw_data_bucket"], args["batch_id"]
-    s3 = aws.client("s3", args["aws_region"])
-    keys = parse_keys(args["keys"]) or [
-        k for k in aws.list_keys(s3, raw, [f"{d}/" for d in datasets.DATASETS])
-        if datasets.dataset_of(k)]
-    log.info("validating %d file(s) of batch %s in s3://%s", len(keys), batch_id, raw)
+        "aws_region": config.DEFAULT_REGION, "batch_id": now.strftime("batch-%Y%m%d-%H%M%S"),
+        "processing_date": now.strftime("%Y-%m-%d"), "quarantine_bucket": "", "files": "",
+        "max_files": str(config.VARIABLE_DEFAULTS["max_files_per_batch"]),
+        "max_bad_row_ratio": "0", "fail_on_invalid": "true"})
+    raw, batch_id, region = args["raw_data_bucket"], args["batch_id"], args["aws_region"]
+    s3 = aws.client("s3", region)
+    ledger = file_ledger.Ledger(boto3.resource("dynamodb", region_name=region).Table(
+        config.file_tracker_table(args["dynamodb_table_name"])))
+    file_ids = json.loads(args["files"]) if args["files"].strip() else []
+    if file_ids:
+        items = ledger.get_many(file_ids)
+    else:  # run on its own: take what is pending, as a DAG's claim step would
+        file_ledger.discover(s3, ledger, raw)
+        items = ledger.claim(batch_id, int(args["max_files"]))
+    log.info("validating %d file version(s) of batch %s", len(items), batch_id)
 
-    entries = [validate_key(s3, raw, key, batch_id, args["quarantine_bucket"],
-                            float(args["max_bad_row_ratio"])) for key in keys]
+    entries = [decide(s3, ledger, item, args) for item in items]
     for entry in entries:
-        log.info("%s: %s %s", entry["key"], entry["status"], "; ".join(entry["errors"]))
-        if entry["status"] == INVALID and args["quarantine_bucket"] \
-                and not entry.get("quarantined_to") and aws.head(s3, raw, entry["key"]):
-            quarantine(s3, raw, args["quarantine_bucket"], batch_id, entry)
-
+        log.info("%s (version %s): %s %s", entry["key"], entry["version_id"], entry["status"],
+                 "; ".join(entry["errors"] or []))
     report = batch_report(batch_id, raw, entries, now.isoformat())
     report_key = layout.validation_report_key(batch_id)
     aws.write_json(s3, args["processed_bucket"], report_key, report)
@@ -94,7 +154,7 @@ def run(argv: list[str]) -> int:
              report["summary"], args["processed_bucket"], report_key)
 
     valid = report["status"] != INVALID
-    aws.put_metrics(aws.client("cloudwatch", args["aws_region"]), "DataValidation/Metrics",
+    aws.put_metrics(aws.client("cloudwatch", region), "DataValidation/Metrics",
                     {"ValidationSuccess": 1 if valid else 0,
                      "InvalidFiles": len(report["invalid_files"])})
     if not valid and args["fail_on_invalid"].lower() == "true":

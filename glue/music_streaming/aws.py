@@ -2,8 +2,10 @@
 (``AWS_ENDPOINT_URL`` locally, nothing in AWS), never from code."""
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import zlib
 from typing import Iterable, Mapping, Optional
 
 import boto3
@@ -45,28 +47,72 @@ def list_keys(s3, bucket: str, prefixes: Iterable[str]) -> list[str]:
     return sorted(keys)
 
 
-def copy_verified(s3, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str,
-                  metadata: Optional[Mapping[str, str]] = None) -> dict:
-    """Copies an object and checks the copy (size and ETag) before returning its head."""
-    source = s3.head_object(Bucket=src_bucket, Key=src_key)
-    extra = {"Metadata": dict(metadata), "MetadataDirective": "REPLACE"} if metadata else {}
-    s3.copy_object(Bucket=dst_bucket, Key=dst_key,
-                   CopySource={"Bucket": src_bucket, "Key": src_key}, **extra)
-    copy = s3.head_object(Bucket=dst_bucket, Key=dst_key)
-    if copy["ContentLength"] != source["ContentLength"] or copy["ETag"] != source["ETag"]:
-        raise RuntimeError(
-            f"copy of s3://{src_bucket}/{src_key} to s3://{dst_bucket}/{dst_key} does not match "
-            f"(size {copy['ContentLength']} vs {source['ContentLength']}, "
-            f"ETag {copy['ETag']} vs {source['ETag']}); source kept")
-    return copy
+# One CopyObject request copies up to 5 GB; above, a managed multipart copy.
+MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3
+_STREAM_CHUNK = 8 * 1024 * 1024
 
 
-def move_verified(s3, src_bucket: str, src_key: str, dst_bucket: str, dst_key: str,
-                  metadata: Optional[Mapping[str, str]] = None) -> dict:
-    """Copy, verify, and only then delete the source."""
-    copy = copy_verified(s3, src_bucket, src_key, dst_bucket, dst_key, metadata)
-    s3.delete_object(Bucket=src_bucket, Key=src_key)
-    return copy
+def version_source(bucket: str, key: str, version_id: str) -> dict:
+    """CopySource/GetObject arguments of one version (tags derived from an ETag, in a bucket
+    without versioning, name no S3 version)."""
+    source = {"Bucket": bucket, "Key": key}
+    if not version_id.startswith("etag-"):
+        source["VersionId"] = version_id
+    return source
+
+
+def streamed_crc32(s3, bucket: str, key: str, version_id: Optional[str] = None) -> int:
+    extra = {"VersionId": version_id} if version_id else {}
+    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+    crc = 0
+    with body:
+        for chunk in body.iter_chunks(_STREAM_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def verify_copy(s3, bucket: str, key: str, size: int, crc32: int) -> None:
+    """Proves a copy equals the bytes validated: its size and a CRC32 of the whole object.
+
+    S3 reports a full-object CRC32 for objects written by one request with ChecksumAlgorithm
+    CRC32 (GetObjectAttributes); ETags cannot serve, as a multipart upload's ETag is not its
+    copy's. Where no full-object checksum is reported (a managed multipart copy), the copy is
+    read back and hashed."""
+    attributes = s3.get_object_attributes(Bucket=bucket, Key=key,
+                                          ObjectAttributes=["ObjectSize", "Checksum"])
+    checksum = attributes.get("Checksum") or {}
+    if attributes["ObjectSize"] != size:
+        raise RuntimeError(f"copy s3://{bucket}/{key} has {attributes['ObjectSize']} bytes, "
+                           f"the source {size}")
+    reported = checksum.get("ChecksumCRC32")
+    if reported and checksum.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
+        actual = int.from_bytes(base64.b64decode(reported), "big")
+    else:
+        actual = streamed_crc32(s3, bucket, key)
+    if actual != crc32:
+        raise RuntimeError(f"copy s3://{bucket}/{key} has CRC32 {actual:08x}, the source "
+                           f"{crc32:08x}")
+
+
+def copy_version_verified(s3, source: dict, etag: str, size: int, crc32: int,
+                          dst_bucket: str, dst_key: str,
+                          metadata: Optional[Mapping[str, str]] = None) -> None:
+    """Copies exactly one version (``version_source``; CopySourceIfMatch its ETag, so a changed
+    object is never copied in its place) and verifies the copy (``verify_copy``)."""
+    extra = {"ChecksumAlgorithm": "CRC32", "CopySourceIfMatch": f'"{etag.strip(chr(34))}"'}
+    if metadata:
+        extra.update(Metadata=dict(metadata), MetadataDirective="REPLACE")
+    if size > MAX_SINGLE_COPY_BYTES:
+        s3.copy(source, dst_bucket, dst_key, ExtraArgs=extra)
+    else:
+        s3.copy_object(Bucket=dst_bucket, Key=dst_key, CopySource=source, **extra)
+    verify_copy(s3, dst_bucket, dst_key, size, crc32)
+
+
+def delete_version(s3, source: dict) -> None:
+    """Deletes exactly one version. (Without versioning the key is deleted: raw buckets are
+    versioned by the deployment and the local stack.)"""
+    s3.delete_object(**source)
 
 
 def put_metrics(cloudwatch, namespace: str, values: Mapping[str, float],

@@ -34,7 +34,13 @@ VARIABLE_DEFAULTS: dict[str, object] = {
     # The daily DAG takes only files older than this: newer ones belong to the realtime trigger,
     # so both DAGs never work on one file at once.
     "daily_min_file_age_minutes": 60,
+    # A run claims at most this many pending files (a burst becomes a few batches).
+    "max_files_per_batch": 100,
 }
+
+# A realtime run that was requested but never started its claim step (its trigger died) stops
+# blocking new triggers after this long.
+RUN_REQUEST_STALE_SECONDS = 600
 
 FILE_TRACKER_SUFFIX = "_file_tracker"
 
@@ -94,11 +100,10 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
         "--processed_bucket": str(settings["processed_bucket"]),
         "--aws_region": str(settings["aws_region"]),
     }
+    arguments.update({"--archive_bucket": str(settings["archive_bucket"]),
+                      "--dynamodb_table_name": str(settings["dynamodb_table_name"])})
     if job_key == "validation":
         arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
-    else:
-        arguments.update({"--archive_bucket": str(settings["archive_bucket"]),
-                          "--dynamodb_table_name": str(settings["dynamodb_table_name"])})
     definition = {
         "Name": spec["name"], "Role": role_arn,
         "Command": {"Name": spec["command"], "ScriptLocation": script_url(settings, job_key),
@@ -124,10 +129,10 @@ LAMBDA_TIMEOUT_SECONDS = 60
 
 def lambda_environment(settings: dict) -> dict[str, str]:
     return {"MWAA_ENVIRONMENT_NAME": MWAA_ENVIRONMENT_NAME, "DAG_ID": REALTIME_DAG_ID,
-            "TRIGGER_METHOD": "rest_api"}
+            "TRIGGER_METHOD": "rest_api",
+            "FILE_LEDGER_TABLE": file_tracker_table(str(settings["dynamodb_table_name"]))}
 
 
-# Spark settings the ETL job is tuned with; passed as Glue `--conf` / spark-submit `--conf`.
 # Tuning of the ETL job, applied by the job itself when its session starts (Glue reserves --conf).
 # Outputs are replaced per batch path (static overwrite); commit algorithm 2 halves the renames,
 # which are copies on S3.
@@ -171,10 +176,23 @@ def kpi_table_definition(table_name: str) -> dict:
     }
 
 
+LEDGER_STATE_INDEX = "state-index"
+
+
 def file_tracker_table_definition(table_name: str) -> dict:
+    """The file ledger (see ledger.py): one item per raw file version, ``state-index`` finds the
+    files in a state, oldest upload first. Same key as the designs' file tracker."""
     return {
         "TableName": file_tracker_table(table_name),
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "file_key", "AttributeType": "S"}],
+        "AttributeDefinitions": [{"AttributeName": "file_key", "AttributeType": "S"},
+                                 {"AttributeName": "state", "AttributeType": "S"},
+                                 {"AttributeName": "upload_order", "AttributeType": "S"}],
         "KeySchema": [{"AttributeName": "file_key", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": LEDGER_STATE_INDEX,
+            "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"},
+                          {"AttributeName": "upload_order", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
     }

@@ -15,11 +15,14 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from music_streaming import datasets
+
 UNKNOWN_GENRE = "unknown"
 TOP_SONGS_PER_GENRE = 3
 TOP_GENRES_PER_DAY = 5
 STREAM_KEY = ["user_id", "track_id", "listen_time"]
-SPARK_TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"
+# Where a processed or reference row came from: the raw file version (corrections replace it).
+SOURCE_COLUMNS = ["source_key", "source_version", "upload_order"]
 
 
 def _trimmed(name: str) -> Column:
@@ -27,16 +30,37 @@ def _trimmed(name: str) -> Column:
     return F.when(value == "", None).otherwise(value)
 
 
+def contract_timestamp(column: Column) -> Column:
+    """A string column parsed by the contract of ``datasets.TIMESTAMP_PATTERN`` (UTC), else null;
+    the same values ``datasets.parse_timestamp`` accepts (shared test vectors)."""
+    text = F.trim(column)
+
+    def part(group: int) -> Column:
+        return F.regexp_extract(text, datasets.TIMESTAMP_PATTERN, group)
+
+    micros = F.rpad(F.substring(part(7), 1, 6), 6, "0")
+    seconds = F.concat(part(6), F.lit("."), micros).cast(T.DecimalType(8, 6))
+    zone = F.when(part(8) == "", F.lit("UTC")).otherwise(part(8))
+    moment = F.make_timestamp(part(1).cast("int"), part(2).cast("int"), part(3).cast("int"),
+                              part(4).cast("int"), part(5).cast("int"), seconds, zone)
+    return F.when(text.rlike(datasets.TIMESTAMP_PATTERN), moment)
+
+
+def contract_integer(column: Column) -> Column:
+    """A string column as a long under ``datasets.INTEGER_PATTERN``, else null."""
+    text = F.trim(column)
+    return F.when(text.rlike(datasets.INTEGER_PATTERN), text.cast(T.LongType()))
+
+
 def typed_streams(raw: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
     """Raw string streams -> user_id, track_id, listen_time (timestamp), listen_date (date), plus
     the ``keep`` columns. Fields that do not parse become null; ``split_streams`` sets those aside.
     """
-    listen_time = F.to_timestamp(F.trim(F.col("listen_time")), SPARK_TIMESTAMP_FORMAT)
     return raw.select(
         *keep,
         _trimmed("user_id").alias("user_id"),
         _trimmed("track_id").alias("track_id"),
-        listen_time.alias("listen_time"),
+        contract_timestamp(F.col("listen_time")).alias("listen_time"),
     ).withColumn("listen_date", F.to_date("listen_time"))
 
 
@@ -63,42 +87,64 @@ def play_counts(streams: DataFrame) -> DataFrame:
             .agg(F.count(F.lit(1)).alias("plays")))
 
 
-def song_dimension(raw_songs: DataFrame) -> DataFrame:
-    """One row per track_id: genre, track_name, artists, duration_ms.
-
-    The Spotify layout lists a track once per genre it belongs to; counting a play under each would
-    inflate totals, so a track counts under one genre, chosen deterministically (alphabetical).
-    """
-    duration = F.col("duration_ms").cast(T.LongType()) if "duration_ms" in raw_songs.columns \
+def song_rows(raw_songs: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """Typed song rows (track_id, genre, track_name, artists, duration_ms), one per input row."""
+    duration = contract_integer(F.col("duration_ms")) if "duration_ms" in raw_songs.columns \
         else F.lit(None).cast(T.LongType())
-    songs = raw_songs.select(
-        _trimmed("track_id").alias("track_id"),
-        F.struct(
-            _trimmed("track_genre").alias("genre"),
-            F.col("track_name").alias("track_name"),
-            F.col("artists").alias("artists"),
-            duration.alias("duration_ms"),
-        ).alias("song"),
-    ).filter(F.col("track_id").isNotNull() & F.col("song.genre").isNotNull())
-    return songs.groupBy("track_id").agg(F.min("song").alias("song")).select("track_id", "song.*")
+    return raw_songs.select(
+        *keep,
+        _trimmed("track_id").alias("track_id"), _trimmed("track_genre").alias("genre"),
+        F.col("track_name").alias("track_name"), F.col("artists").alias("artists"),
+        duration.alias("duration_ms"),
+    ).filter(F.col("track_id").isNotNull() & F.col("genre").isNotNull())
+
+
+def user_rows(raw_users: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """Typed user rows (user_id, user_name, user_age, user_country), one per input row."""
+    return raw_users.select(
+        *keep,
+        _trimmed("user_id").alias("user_id"), F.col("user_name").alias("user_name"),
+        contract_integer(F.col("user_age")).alias("user_age"),
+        _trimmed("user_country").alias("user_country"),
+    ).filter(F.col("user_id").isNotNull())
+
+
+REFERENCE_ROWS = {datasets.SONGS: song_rows, datasets.USERS: user_rows}
+REFERENCE_SCHEMAS = {
+    datasets.SONGS: "track_id string, genre string, track_name string, artists string, "
+                    "duration_ms long",
+    datasets.USERS: "user_id string, user_name string, user_age long, user_country string",
+}
+
+
+def _one_per_key(rows: DataFrame, key: str) -> DataFrame:
+    """The smallest record of each key, so reruns agree. The Spotify layout lists a track once
+    per genre; counting a play under each would inflate totals, so a track counts under one genre,
+    the alphabetically first."""
+    values = [c for c in rows.columns if c != key and c not in SOURCE_COLUMNS]
+    return (rows.groupBy(key).agg(F.min(F.struct(*values)).alias("_row"))
+            .select(key, *[F.col(f"_row.{c}").alias(c) for c in values]))
+
+
+def song_dimension(raw_songs: DataFrame) -> DataFrame:
+    """One row per track_id: genre, track_name, artists, duration_ms."""
+    return _one_per_key(song_rows(raw_songs), "track_id")
 
 
 def user_dimension(raw_users: DataFrame) -> DataFrame:
-    """One row per user_id; a user listed twice keeps the smallest record, so reruns agree."""
-    age = F.col("user_age").cast(T.IntegerType())
-    users = raw_users.select(
-        _trimmed("user_id").alias("user_id"),
-        F.struct(F.col("user_name").alias("user_name"), age.alias("user_age"),
-                 _trimmed("user_country").alias("user_country")).alias("user"),
-    ).filter(F.col("user_id").isNotNull())
-    return users.groupBy("user_id").agg(F.min("user").alias("user")).select("user_id", "user.*")
+    """One row per user_id; a user listed twice keeps the smallest record."""
+    return _one_per_key(user_rows(raw_users), "user_id")
 
 
-def latest_reference(versions: DataFrame, key: str) -> DataFrame:
-    """Reference rows stored per batch (column ``ingested_at``) -> the newest row of each key."""
-    newest = Window.partitionBy(key).orderBy(F.col("ingested_at").desc(), F.col("batch_id").desc())
-    return (versions.withColumn("_rank", F.row_number().over(newest))
-            .filter(F.col("_rank") == 1).drop("_rank", "ingested_at", "batch_id"))
+def current_reference(rows: DataFrame, key: str) -> DataFrame:
+    """Reference rows of every stored version (with SOURCE_COLUMNS, already limited to the current
+    version of each file) -> one row per id from the newest *upload* that names it (not the newest
+    processing: out-of-order processing cannot let an older file win)."""
+    newest = Window.partitionBy(key).orderBy(F.col("upload_order").desc(),
+                                             F.col("source_key").desc())
+    top = (rows.withColumn("_order", F.dense_rank().over(newest))
+           .filter(F.col("_order") == 1).drop("_order"))
+    return _one_per_key(top, key)
 
 
 def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> DataFrame:

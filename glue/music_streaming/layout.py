@@ -1,6 +1,20 @@
 """Where the pipeline keeps things in its buckets: one function per kind of object."""
 from __future__ import annotations
 
+import re
+
+_UNSAFE_RUN_ID_CHARS = re.compile(r"[^A-Za-z0-9_.~:+-]")
+MAX_RUN_ID_LENGTH = 250
+
+
+def batch_id_for(bucket: str, key: str, timestamp: str) -> str:
+    """``batch-<bucket>-<key, / as ->-<timestamp>``, safe as an Airflow run id (the designs'
+    format; the Lambda and a run that starts the next batch both name batches so)."""
+    batch_id = _UNSAFE_RUN_ID_CHARS.sub("-", f"batch-{bucket}-{key.replace('/', '-')}-{timestamp}")
+    if len(batch_id) > MAX_RUN_ID_LENGTH:  # keep the distinctive end: key tail and time
+        batch_id = "batch-" + batch_id[-(MAX_RUN_ID_LENGTH - 6):]
+    return batch_id
+
 PROCESSED_DATA_PREFIX = "processed_data/"
 REFERENCE_PREFIX = "reference/"
 KPIS_PREFIX = "kpis/"
@@ -30,14 +44,15 @@ def etl_summary_key(batch_id: str) -> str:
     return f"etl_results/batch_id={batch_id}/summary.json"
 
 
-def archive_key(processing_date: str, raw_key: str) -> str:
-    """``archive/YYYY/MM/DD/{raw key}`` for a processing date ``YYYY-MM-DD``."""
+def archive_key(processing_date: str, raw_key: str, version_id: str) -> str:
+    """``archive/YYYY/MM/DD/version={version}/{raw key}``: one key per file version, so a
+    re-upload can never overwrite the copy of an earlier version."""
     year, month, day = processing_date.split("-")
-    return f"archive/{year}/{month}/{day}/{raw_key}"
+    return f"archive/{year}/{month}/{day}/version={version_id}/{raw_key}"
 
 
-def quarantine_key(batch_id: str, raw_key: str) -> str:
-    return f"batch_id={batch_id}/{raw_key}"
+def quarantine_key(batch_id: str, raw_key: str, version_id: str) -> str:
+    return f"batch_id={batch_id}/version={version_id}/{raw_key}"
 
 
 def s3_url(bucket: str, key: str = "") -> str:

@@ -7,74 +7,98 @@ from __future__ import annotations
 
 import codecs
 import csv
-import re
+import zlib
 from collections import Counter
-from datetime import datetime
 from typing import Iterable, Iterator, Optional
 
 from music_streaming import datasets
 
 VALID, INVALID = "valid", "invalid"
-_INTEGER = re.compile(r"^[+-]?\d+$")
 _MAX_SAMPLE_CHARS = 200
-csv.field_size_limit(10 * 1024 * 1024)
+MAX_LINE_BYTES = 8 * 1024 * 1024
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+class LineTooLong(ValueError):
+    pass
 
 
 class _Utf8Lines:
-    """Decodes byte chunks as UTF-8 into lines (newline kept), remembering the byte offset."""
+    """Decodes byte chunks as UTF-8 into lines (newline kept), remembering the byte offset and a
+    CRC32 of every byte (the copies of the file are verified against it). Memory stays bounded:
+    a line longer than ``max_line_bytes`` (a file with no newline, say) stops the reading."""
 
-    def __init__(self, chunks: Iterable[bytes]):
-        self._chunks = chunks
+    def __init__(self, chunks: Iterable[bytes], max_line_bytes: int = MAX_LINE_BYTES):
+        self._chunks = iter(chunks)
+        self.max_line_bytes = max_line_bytes
         self.bytes_read = 0
+        self.crc32 = 0
         self.had_bom = False
+        self.lines_read = 0
+
+    def _next_chunk(self) -> Optional[bytes]:
+        chunk = next(self._chunks, None)
+        if chunk is not None:
+            self.bytes_read += len(chunk)
+            self.crc32 = zlib.crc32(chunk, self.crc32)
+        return chunk
+
+    def drain(self) -> None:
+        """Reads what is left (after a rule stopped the checks) so size and CRC32 cover it all."""
+        while self._next_chunk() is not None:
+            pass
 
     def __iter__(self) -> Iterator[str]:
         decoder = codecs.getincrementaldecoder("utf-8")("strict")
-        pending = ""
+        pending: list[str] = []
+        pending_chars = 0
         first = True
-        for chunk in self._chunks:
+        while True:
+            offset = self.bytes_read
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
             try:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 raise UnicodeDecodeError(
                     exc.encoding, exc.object, exc.start, exc.end,
-                    f"{exc.reason} at byte offset {self.bytes_read + exc.start}") from None
-            self.bytes_read += len(chunk)
+                    f"{exc.reason} at byte offset {offset + exc.start}") from None
             if first and text:
                 first = False
                 if text.startswith("\ufeff"):
                     self.had_bom = True
                     text = text[1:]
-            pending += text
-            *lines, pending = pending.split("\n")
+            *lines, rest = text.split("\n")
             for line in lines:
-                yield line + "\n"
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            yield pending
+                pending.append(line)
+                self.lines_read += 1
+                yield "".join(pending) + "\n"
+                pending, pending_chars = [], 0
+            pending.append(rest)
+            pending_chars += len(rest)
+            if pending_chars > self.max_line_bytes:
+                raise LineTooLong(f"line {self.lines_read + 1} is longer than "
+                                  f"{self.max_line_bytes} characters (no line break?)")
+        pending.append(decoder.decode(b"", final=True))
+        if any(pending):
+            yield "".join(pending)
 
 
 def _row_problem(dataset: str, row: dict[str, str]) -> Optional[str]:
-    """The first rule a parsed data row breaks, or None."""
-    for column in datasets.ID_COLUMNS[dataset]:
-        if not (row.get(column) or "").strip():
+    """The first rule of the parsing contract (see datasets) a data row breaks, or None."""
+    for column in datasets.NON_EMPTY_COLUMNS[dataset]:
+        if not datasets.unpad(row.get(column)):
             return f"missing {column}"
     for column in datasets.TIMESTAMP_COLUMNS.get(dataset, ()):
-        try:
-            datetime.strptime((row.get(column) or "").strip(), datasets.TIMESTAMP_FORMAT)
-        except ValueError:
+        if datasets.parse_timestamp(row.get(column)) is None:
             return f"unparseable {column}"
     for column in datasets.INTEGER_COLUMNS.get(dataset, ()):
-        value = (row.get(column) or "").strip()
-        if value and column in row and not _INTEGER.match(value):
+        if datasets.unpad(row.get(column)) and datasets.parse_integer(row[column]) is None:
             return f"non-integer {column}"
     for column in datasets.FLOAT_COLUMNS.get(dataset, ()):
-        value = (row.get(column) or "").strip()
-        if value and column in row:
-            try:
-                float(value)
-            except ValueError:
-                return f"non-numeric {column}"
+        if datasets.unpad(row.get(column)) and not datasets.is_float(row[column]):
+            return f"non-numeric {column}"
     return None
 
 
@@ -89,11 +113,11 @@ def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float 
     report: dict = {
         "key": key, "dataset": dataset, "status": VALID, "errors": [], "columns": [],
         "missing_columns": [], "row_count": 0, "bad_row_count": 0, "bad_rows_by_reason": {},
-        "bad_row_samples": [], "bytes": 0, "utf8_bom": False,
+        "bad_row_samples": [], "bytes": 0, "crc32": None, "utf8_bom": False,
     }
     errors: list[str] = report["errors"]
     if dataset is None:
-        errors.append("not a .csv under streams/, songs/ or users/")
+        errors.append(datasets.dataset_and_problem(key)[1])
         report["status"] = INVALID
         return report
 
@@ -107,7 +131,7 @@ def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float 
         if header is None:
             errors.append("empty file")
         else:
-            columns = [name.strip() for name in header]
+            columns = [name.strip() for name in header]  # BOM removed by _Utf8Lines
             report["columns"] = columns
             duplicated = sorted({c for c in columns if columns.count(c) > 1})
             if duplicated:
@@ -139,8 +163,12 @@ def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float 
         errors.append(f"not valid UTF-8: {exc.reason}")
     except csv.Error as exc:
         errors.append(f"not parseable as CSV near line {reader.line_num}: {exc}")
+    except LineTooLong as exc:
+        errors.append(str(exc))
 
+    lines.drain()
     report["bytes"] = lines.bytes_read
+    report["crc32"] = lines.crc32
     report["utf8_bom"] = lines.had_bom
     report["bad_row_count"] = sum(bad_reasons.values())
     report["bad_rows_by_reason"] = dict(sorted(bad_reasons.items()))

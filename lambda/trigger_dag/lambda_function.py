@@ -1,12 +1,16 @@
-"""Lambda ``trigger_dag_lambda``: turns S3 object-created events into runs of the Airflow DAG.
+"""Lambda ``trigger_dag_lambda``: records S3 uploads in the file ledger and starts the Airflow DAG.
 
-For every record whose (URL-decoded) key is a ``.csv`` under streams/, songs/ or users/, it builds
-``batch_id = batch-<bucket>-<key with / as ->-<event time>`` (safe as an Airflow run id) and starts
-the DAG through MWAA with that batch_id as the run id, so a retried event cannot start a second run
-(the API answers 409, which counts as done). Other keys are logged and ignored. Errors are logged
-with the batch_id and raised after all records were tried, so Lambda retries the event.
+Every record (key URL-decoded) becomes one file version in the ledger: RECEIVED when it is a CSV
+under streams/, songs/ or users/ (any case of ``.csv``), else IGNORED with the reason (reported by
+``scripts/status`` and the metric ``Pipeline/Ledger IgnoredFiles``). Then, unless a realtime run is
+already waiting (the ledger's run flag), it starts one through MWAA with
+``batch_id = batch-<bucket>-<key with / as ->-<event time>`` as run id: that run claims this file and
+every other pending one, so a burst of uploads becomes a few runs, not one per file. The calls have
+short timeouts: whatever Airflow's load, the Lambda answers in seconds, and a file whose trigger
+failed stays RECEIVED for the next run (a finishing run starts another while files are pending) or
+the daily DAG's sweep. A failed trigger is raised after the flag is released, so Lambda retries.
 
-Environment: MWAA_ENVIRONMENT_NAME, DAG_ID, AWS_REGION (default us-east-1),
+Environment: MWAA_ENVIRONMENT_NAME, DAG_ID, FILE_LEDGER_TABLE, AWS_REGION (default us-east-1),
 TRIGGER_METHOD = rest_api (default, mwaa:InvokeRestApi) | cli (CreateCliToken + /aws_mwaa/cli),
 MWAA_WEBSERVER_SCHEME (cli only, default https).
 """
@@ -16,30 +20,25 @@ import base64
 import json
 import logging
 import os
-import re
 import shlex
 import urllib.request
 from datetime import datetime, timezone
-from urllib.parse import unquote_plus
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from music_streaming import config, datasets, layout
+from music_streaming import ledger as file_ledger
+
 log = logging.getLogger()
 log.setLevel(logging.INFO)
 
-DATASET_PREFIXES = ("streams/", "songs/", "users/")
-_UNSAFE_RUN_ID_CHARS = re.compile(r"[^A-Za-z0-9_.~:+-]")
-MAX_RUN_ID_LENGTH = 250
+batch_id_for = layout.batch_id_for
 
 
 class TriggerError(RuntimeError):
     pass
-
-
-def is_pipeline_input(key: str) -> bool:
-    return key.startswith(DATASET_PREFIXES) and key.lower().endswith(".csv")
 
 
 def event_timestamp(record: dict) -> str:
@@ -51,18 +50,15 @@ def event_timestamp(record: dict) -> str:
         f"{moment.microsecond // 1000:03d}Z"
 
 
-def batch_id_for(bucket: str, key: str, timestamp: str) -> str:
-    batch_id = _UNSAFE_RUN_ID_CHARS.sub("-", f"batch-{bucket}-{key.replace('/', '-')}-{timestamp}")
-    if len(batch_id) > MAX_RUN_ID_LENGTH:  # keep the distinctive end: key tail and time
-        batch_id = "batch-" + batch_id[-(MAX_RUN_ID_LENGTH - 6):]
-    return batch_id
+# Fail fast: a slow Airflow must not hold the Lambda (the file is safe in the ledger).
+MWAA_TIMEOUTS = {"connect_timeout": 3, "read_timeout": 10, "retries": {"max_attempts": 1}}
 
 
 def mwaa_client(region: str):
     # Against a custom endpoint botocore would prefix the host ("env.<host>"); AWS needs the prefix.
     custom = os.environ.get("AWS_ENDPOINT_URL_MWAA") or os.environ.get("AWS_ENDPOINT_URL")
-    return boto3.client("mwaa", region_name=region,
-                        config=Config(inject_host_prefix=False) if custom else None)
+    settings = Config(**MWAA_TIMEOUTS, **({"inject_host_prefix": False} if custom else {}))
+    return boto3.client("mwaa", region_name=region, config=settings)
 
 
 def trigger_rest_api(mwaa, environment: str, dag_id: str, batch_id: str, conf: dict) -> str:
@@ -95,7 +91,7 @@ def trigger_cli(mwaa, environment: str, dag_id: str, batch_id: str, conf: dict) 
         method="POST", headers={"Authorization": f"Bearer {token['CliToken']}",
                                 "Content-Type": "text/plain"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
+        with urllib.request.urlopen(request, timeout=MWAA_TIMEOUTS["read_timeout"]) as reply:
             body = json.loads(reply.read())
     except urllib.error.HTTPError as exc:
         raise TriggerError(f"/aws_mwaa/cli answered {exc.code}: {exc.read()[:500]!r}") from exc
@@ -115,38 +111,57 @@ TRIGGERS = {"rest_api": trigger_rest_api, "cli": trigger_cli}
 def lambda_handler(event, context):
     environment = os.environ["MWAA_ENVIRONMENT_NAME"]
     dag_id = os.environ["DAG_ID"]
-    region = os.environ.get("AWS_REGION", "us-east-1")
+    region = os.environ.get("AWS_REGION", config.DEFAULT_REGION)
     method = os.environ.get("TRIGGER_METHOD", "rest_api")
     if method not in TRIGGERS:
         raise ValueError(f"TRIGGER_METHOD must be one of {sorted(TRIGGERS)}, not {method!r}")
     records = event.get("Records") or []
     if not records:
         log.info("no records in event (%s): nothing to do", event.get("Event", "unknown event"))
-    mwaa = mwaa_client(region) if records else None
-    outcome: dict[str, list[str]] = {"triggered": [], "duplicate": [], "ignored": [], "failed": []}
+        return {"received": [], "ignored": [], "run": None}
+    ledger = file_ledger.Ledger(boto3.resource("dynamodb", region_name=region).Table(
+        os.environ["FILE_LEDGER_TABLE"]))
+    received, ignored = [], []
     for record in records:
-        bucket = record["s3"]["bucket"]["name"]
-        key = unquote_plus(record["s3"]["object"]["key"])
-        if not is_pipeline_input(key):
-            log.info("ignoring s3://%s/%s: not a .csv under %s", bucket, key,
-                     ", ".join(DATASET_PREFIXES))
-            outcome["ignored"].append(key)
-            continue
-        batch_id = batch_id_for(bucket, key, event_timestamp(record))
-        conf = {"batch_id": batch_id, "raw_data_bucket": bucket, "keys": [key],
-                "event_time": record.get("eventTime")}
-        try:
-            result = TRIGGERS[method](mwaa, environment, dag_id, batch_id, conf)
-        except Exception as exc:  # noqa: BLE001 - every record is tried before raising
-            log.error("batch_id=%s: could not trigger %s for s3://%s/%s: %s", batch_id, dag_id,
-                      bucket, key, exc)
-            outcome["failed"].append(batch_id)
-            continue
-        log.info("batch_id=%s: %s run of %s for s3://%s/%s via %s", batch_id,
-                 "started" if result == "triggered" else "already had a", dag_id, bucket, key,
-                 method)
-        outcome[result].append(batch_id)
-    if outcome["failed"]:
-        raise TriggerError(f"could not trigger {len(outcome['failed'])} batch(es): "
-                           f"{', '.join(outcome['failed'])}")
-    return outcome
+        version = file_ledger.version_from_event(record)
+        state, new = file_ledger.record_upload(ledger, version)
+        where = f"s3://{version.bucket}/{version.key} (version {version.version_id})"
+        if state == file_ledger.IGNORED:
+            log.warning("ignoring %s: %s", where, datasets.dataset_and_problem(version.key)[1])
+            ignored.append(version.key)
+        else:
+            log.info("%s %s", "recorded" if new else "already recorded", where)
+            received.append((version, record))
+    if ignored:
+        put_ignored_metric(region, len(ignored))
+    if not received:
+        return {"received": [], "ignored": ignored, "run": None}
+
+    version, record = received[0]
+    batch_id = batch_id_for(version.bucket, version.key, event_timestamp(record))
+    if not ledger.request_run(batch_id, config.RUN_REQUEST_STALE_SECONDS):
+        log.info("batch_id=%s: a run is already waiting; it will claim %d file(s)", batch_id,
+                 len(received))
+        return {"received": [v.key for v, _ in received], "ignored": ignored, "run": "waiting"}
+    conf = {"batch_id": batch_id, "raw_data_bucket": version.bucket,
+            "keys": [v.key for v, _ in received], "files": [v.file_id for v, _ in received],
+            "event_time": record.get("eventTime")}
+    try:
+        result = TRIGGERS[method](mwaa_client(region), environment, dag_id, batch_id, conf)
+    except Exception as exc:
+        ledger.release_run_request(batch_id)
+        log.error("batch_id=%s: could not trigger %s for %s: %s (the files stay RECEIVED)",
+                  batch_id, dag_id, conf["keys"], exc)
+        raise TriggerError(f"could not trigger batch {batch_id}: {exc}") from exc
+    log.info("batch_id=%s: %s run of %s via %s", batch_id,
+             "started" if result == "triggered" else "already had a", dag_id, method)
+    return {"received": conf["keys"], "ignored": ignored, "run": result, "batch_id": batch_id}
+
+
+def put_ignored_metric(region: str, count: int) -> None:
+    try:
+        boto3.client("cloudwatch", region_name=region).put_metric_data(
+            Namespace="Pipeline/Ledger", MetricData=[{"MetricName": "IgnoredFiles",
+                                                      "Value": count, "Unit": "Count"}])
+    except Exception:  # noqa: BLE001 - monitoring must not lose the upload
+        log.exception("could not publish IgnoredFiles")

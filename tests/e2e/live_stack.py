@@ -11,6 +11,7 @@ import boto3
 
 from devstack import airflow_api, paths, stack
 from music_streaming import config
+from music_streaming import ledger as file_ledger
 
 
 class LiveStack:
@@ -24,13 +25,21 @@ class LiveStack:
     def __getitem__(self, name):
         return self.settings[name]
 
-    def upload(self, key: str, path: Path) -> str:
-        self.s3.upload_file(str(path), self["raw_data_bucket"], key)
-        return key
+    @property
+    def ledger(self) -> file_ledger.Ledger:
+        return file_ledger.Ledger(self.dynamodb.Table(
+            config.file_tracker_table(self["dynamodb_table_name"])))
 
-    def wait(self, keys, timeout: float = 600) -> list[dict]:
-        return airflow_api.wait_for_runs(self.airflow, config.REALTIME_DAG_ID, set(keys),
-                                         timeout=timeout)
+    def upload(self, key: str, path: Path, **transfer) -> str:
+        """Uploads as a user does; returns the version's file-ledger id."""
+        self.s3.upload_file(str(path), self["raw_data_bucket"], key, **transfer)
+        version = self.s3.head_object(Bucket=self["raw_data_bucket"], Key=key)["VersionId"]
+        return file_ledger.file_id(self["raw_data_bucket"], key, version)
+
+    def wait(self, file_ids, timeout: float = 600) -> list[dict]:
+        """Waits until the versions are decided and their runs finished; the runs."""
+        items = airflow_api.wait_for_files(self.ledger, list(file_ids), timeout)
+        return airflow_api.wait_for_batches(self.airflow, config.REALTIME_DAG_ID, items)
 
     def task_states(self, run: dict) -> dict[str, tuple[str, int]]:
         return {t["task_id"]: (t["state"], t["try_number"]) for t in airflow_api.task_instances(
@@ -45,14 +54,19 @@ class LiveStack:
         items = fetch(self.dynamodb.Table(self["dynamodb_table_name"]), None, None)
         return [i for i in items if dates is None or i["date"] in dates]
 
+    def glue_call(self, operation: str, body: dict) -> dict:
+        """The local Glue API as raw JSON (its extras, e.g. a run's ProcessGroup, which boto3
+        drops as unknown to Glue's shapes)."""
+        request = urllib.request.Request(
+            self.cfg.glue_endpoint, method="POST", data=json.dumps(body).encode(),
+            headers={"X-Amz-Target": f"AWSGlue.{operation}",
+                     "Content-Type": "application/x-amz-json-1.1"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read() or b"{}")
+
     def fail_next_glue_runs(self, job_name: str, count: int = 1) -> None:
         """The local Glue API's failure injection (not an AWS operation)."""
-        request = urllib.request.Request(
-            self.cfg.glue_endpoint, method="POST",
-            data=json.dumps({"JobName": job_name, "Count": count}).encode(),
-            headers={"X-Amz-Target": "AWSGlue.FailNextRuns",
-                     "Content-Type": "application/x-amz-json-1.1"})
-        urllib.request.urlopen(request, timeout=10).read()
+        self.glue_call("FailNextRuns", {"JobName": job_name, "Count": count})
 
 
 def generate(out: Path, first_day: str, seed: int, streams: int = 2000, files: int = 1) -> Path:

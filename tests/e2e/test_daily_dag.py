@@ -42,5 +42,6 @@ def test_daily_dag_processes_whatever_is_new(live, tmp_path):
     assert kpi_items_only(live.kpi_items({"2034-07-01", "2034-07-02"})) == expected
     state = json.loads(live.s3.get_object(Bucket=live["processed_bucket"],
                                           Key=config.STATE_KEY)["Body"].read())
-    assert set(keys) <= set(state["processed"])
-    assert not set(keys) & set(live.keys("raw_data_bucket"))
+    assert set(keys) <= set(state["processed"])  # file-ledger ids: key and version
+    assert all(live.ledger.get(f)["state"] == "ARCHIVED" for f in keys)
+    assert not {f.split("/", 3)[-1].split("#")[0] for f in keys} & set(live.keys("raw_data_bucket"))

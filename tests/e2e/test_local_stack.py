@@ -34,8 +34,9 @@ def first_batch(live, tmp_path_factory):
 
 
 def test_upload_runs_the_pipeline_end_to_end(live, first_batch):
-    data, keys, runs = first_batch
-    assert [r["state"] for r in runs] == ["success"] * 3
+    data, file_ids, runs = first_batch
+    keys = [f.split("/", 3)[-1].split("#")[0] for f in file_ids]
+    assert runs and {r["state"] for r in runs} == {"success"}
     for run in runs:  # started by the Lambda (conf) through the MWAA API, ended at success_end
         assert run["conf"]["batch_id"] == run["dag_run_id"]
         assert run["conf"]["batch_id"].startswith(f"batch-{live['raw_data_bucket']}-")
@@ -43,18 +44,16 @@ def test_upload_runs_the_pipeline_end_to_end(live, first_batch):
         assert states["success_end"][0] == "success"
         assert states["validation_failed_end"][0] == "skipped"
 
-    streams_run = next(r for r in runs if r["conf"]["keys"] == ["streams/a_streams.csv"])
+    items = {i["key"]: i for i in (live.ledger.get(f) for f in file_ids)}
     parquet = live.keys("processed_bucket", layout.PROCESSED_DATA_PREFIX)
-    assert any(f"batch_id={streams_run['dag_run_id']}/genre=" in k and k.endswith(".parquet")
-               for k in parquet)
+    assert any(f"batch_id={items['streams/a_streams.csv']['batch_id']}/genre=" in k
+               and k.endswith(".parquet") for k in parquet)
 
     expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
     assert kpi_items_only(live.kpi_items(days("2030-01-01"))) == expected
 
-    tracker = live.dynamodb.Table(config.file_tracker_table(live["dynamodb_table_name"]))
     for key in keys:
-        item = tracker.get_item(Key={"file_key": f"s3://{live['raw_data_bucket']}/{key}"})["Item"]
-        assert item["status"] == "ARCHIVED" and item["archived_to"].endswith(key)
+        assert items[key]["state"] == "ARCHIVED" and items[key]["archived_to"].endswith(key)
     assert not set(keys) & set(live.keys("raw_data_bucket"))
     archived = live.keys("archive_bucket")
     assert all(any(a.endswith("/" + k) for a in archived) for k in keys)
@@ -83,10 +82,12 @@ def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_pat
     report = json.loads(live.s3.get_object(
         Bucket=live["processed_bucket"],
         Key=layout.validation_report_key(run["dag_run_id"]))["Body"].read())
-    assert report["status"] == "invalid" and report["invalid_files"] == [key]
-    quarantined = layout.quarantine_key(run["dag_run_id"], key)
+    assert report["status"] == "invalid" and report["invalid_files"] == ["streams/bad_file.csv"]
+    item = live.ledger.get(key)
+    assert item["state"] == "QUARANTINED" and "track_id" in item["errors"][0]
+    quarantined = layout.quarantine_key(run["dag_run_id"], item["key"], item["version_id"])
     assert quarantined in live.keys("quarantine_bucket")
-    assert key not in live.keys("raw_data_bucket")
+    assert item["key"] not in live.keys("raw_data_bucket")
     assert sorted(map(str, live.kpi_items())) == sorted(map(str, before))
 
 

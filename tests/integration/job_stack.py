@@ -2,6 +2,7 @@
 and jobs run the way Glue runs them."""
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -10,6 +11,8 @@ import boto3
 
 from devstack import bootstrap, glue_exec
 from music_streaming import config
+from music_streaming import ledger as file_ledger
+from music_streaming.job_args import EtlArgs
 
 
 class Stack:
@@ -53,22 +56,49 @@ class Stack:
         result.log_path = log
         return result
 
-    def validate(self, batch_id: str, keys: list[str] | None = None, **extra):
+    @property
+    def ledger(self) -> file_ledger.Ledger:
+        return file_ledger.Ledger(self.dynamodb.Table(
+            config.file_tracker_table(self["dynamodb_table_name"])))
+
+    def claim(self, batch_id: str, keys: list[str]) -> list[str]:
+        """Records what sits in raw (as the Lambda or a sweep would) and claims the current
+        versions of ``keys`` for the batch, as a DAG's claim step does; their ledger ids."""
+        raw = self["raw_data_bucket"]
+        file_ledger.discover(self.s3, self.ledger, raw)
+        current = [file_ledger.file_id(raw, k, self.s3.head_object(Bucket=raw, Key=k)["VersionId"])
+                   for k in keys]
+        return [i["file_key"] for i in self.ledger.claim(batch_id, len(current), current, [])]
+
+    def validate(self, batch_id: str, keys: list[str] | None = None, processing_date: str =
+                 "2024-07-01", files: list[str] | None = None, **extra):
         args = {"raw_data_bucket": self["raw_data_bucket"],
                 "processed_bucket": self["processed_bucket"],
-                "quarantine_bucket": self["quarantine_bucket"], "batch_id": batch_id, **extra}
+                "archive_bucket": self["archive_bucket"],
+                "dynamodb_table_name": self["dynamodb_table_name"],
+                "quarantine_bucket": self["quarantine_bucket"], "batch_id": batch_id,
+                "processing_date": processing_date, **extra}
         if keys is not None:
-            args["keys"] = ",".join(keys)
-        return self.run_job("validation", args)
+            files = self.claim(batch_id, keys)
+        if files is not None:
+            args["files"] = json.dumps(files)
+        result = self.run_job("validation", args)
+        result.files = files
+        return result
+
+    def tracked(self) -> dict[str, dict]:
+        """Ledger items by raw key (one version per key in these tests)."""
+        return {i["key"]: i for i in self.dynamodb.Table(config.file_tracker_table(
+            self["dynamodb_table_name"])).scan()["Items"] if "key" in i}
 
     def etl(self, task_type: str, batch_id: str, processing_date: str = "2024-07-01"):
-        return self.run_job("etl", {
-            "JOB_NAME": config.GLUE_JOBS["etl"]["name"], "task_type": task_type,
-            "batch_id": batch_id, "processing_date": processing_date,
-            "raw_data_bucket": self["raw_data_bucket"],
-            "processed_bucket": self["processed_bucket"],
-            "archive_bucket": self["archive_bucket"],
-            "dynamodb_table_name": self["dynamodb_table_name"]})
+        args = EtlArgs(JOB_NAME=str(config.GLUE_JOBS["etl"]["name"]), task_type=task_type,
+                       batch_id=batch_id, processing_date=processing_date,
+                       raw_data_bucket=self["raw_data_bucket"],
+                       processed_bucket=self["processed_bucket"],
+                       archive_bucket=self["archive_bucket"],
+                       dynamodb_table_name=self["dynamodb_table_name"])
+        return self.run_job("etl", args.arguments())
 
     def kpi_items(self) -> list[dict]:
         from devstack.kpi_query import fetch

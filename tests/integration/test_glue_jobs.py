@@ -12,7 +12,7 @@ import pytest
 from job_stack import assert_ok
 from devstack import paths
 from devstack.kpi_duckdb import expected_items, kpi_items_only
-from music_streaming import config, layout
+from music_streaming import layout
 
 pytestmark = pytest.mark.integration
 PROCESSING_DATE = "2024-07-01"
@@ -54,15 +54,18 @@ def test_sample_batch_through_all_tasks(stack):
     expected = expected_items(files(sample, "streams"), files(sample, "songs"), files(sample, "users"))
     assert kpi_items_only(stack.kpi_items()) == expected
 
-    tracker = stack.dynamodb.Table(config.file_tracker_table(stack["dynamodb_table_name"]))
-    tracked = {i["file_key"]: i for i in tracker.scan()["Items"]}
-    assert set(tracked) == {f"s3://{stack['raw_data_bucket']}/{k}" for k in keys}
-    assert {i["status"] for i in tracked.values()} == {"ARCHIVED"}
-    streams_item = tracked[f"s3://{stack['raw_data_bucket']}/streams/streams_01.csv"]
+    tracked = stack.tracked()
+    assert set(tracked) == set(keys)
+    assert {i["state"] for i in tracked.values()} == {"ARCHIVED"}
+    streams_item = tracked["streams/streams_01.csv"]
     assert streams_item["row_count"] == 3000 and streams_item["rejected_rows"] == 0
+    assert [h["state"] for h in streams_item["history"]] == [
+        "RECEIVED", "CLAIMED", "VALIDATED", "PROCESSED", "KPIS_WRITTEN", "ARCHIVED"]
 
     assert stack.keys("raw_data_bucket") == []
-    assert stack.keys("archive_bucket") == sorted(f"archive/2024/07/01/{k}" for k in keys)
+    assert not stack.s3.list_object_versions(Bucket=stack["raw_data_bucket"]).get("Versions")
+    assert stack.keys("archive_bucket") == sorted(
+        f"archive/2024/07/01/version={tracked[k]['version_id']}/{k}" for k in keys)
 
 
 def test_rerun_gives_the_same_outputs(stack):
@@ -117,7 +120,8 @@ def test_invalid_file_is_reported_and_quarantined(stack):
     assert report["status"] == "invalid" and report["invalid_files"] == [bad]
     [entry] = [f for f in report["files"] if f["key"] == bad]
     assert entry["missing_columns"] == ["track_id"]
-    quarantined = layout.quarantine_key("b-bad", bad)
+    version = stack.tracked()[bad]["version_id"]
+    quarantined = layout.quarantine_key("b-bad", bad, version)
     assert entry["quarantined_to"] == f"s3://{stack['quarantine_bucket']}/{quarantined}"
     assert sorted(stack.keys("quarantine_bucket")) == [quarantined, quarantined + ".reason.json"]
     head = stack.s3.head_object(Bucket=stack["quarantine_bucket"], Key=quarantined)
@@ -125,13 +129,15 @@ def test_invalid_file_is_reported_and_quarantined(stack):
     assert stack.keys("raw_data_bucket") == [good], "bad file must leave raw only after its copy"
 
     # a rerun of the same batch reports the same verdict and loses nothing
-    again = stack.validate("b-bad", [good, bad], fail_on_invalid="false")
+    assert stack.tracked()[bad]["state"] == "QUARANTINED"
+    again = stack.validate("b-bad", files=result.files, fail_on_invalid="false")
     assert again.returncode == 0
     report = json.loads(stack.s3.get_object(Bucket=stack["processed_bucket"],
                                             Key=layout.validation_report_key("b-bad"))["Body"].read())
     assert report["invalid_files"] == [bad]
-    assert "quarantined earlier" in report["files"][0]["errors"][0] or \
-        "quarantined earlier" in report["files"][1]["errors"][0]
+    [entry] = [f for f in report["files"] if f["key"] == bad]
+    assert entry["quarantined_to"].endswith(quarantined) and "track_id" in entry["errors"][0]
+    assert sorted(stack.keys("quarantine_bucket")) == [quarantined, quarantined + ".reason.json"]
 
 
 def test_archiving_refuses_files_whose_kpis_are_not_written(stack):
@@ -142,4 +148,5 @@ def test_archiving_refuses_files_whose_kpis_are_not_written(stack):
     assert result.returncode != 0
     assert "are not written" in result.stdout
     assert sorted(stack.keys("raw_data_bucket")) == sorted(keys)
-    assert stack.keys("archive_bucket") == []
+    # the verified copies made at validation stay; nothing is ARCHIVED, nothing left raw
+    assert {i["state"] for i in stack.tracked().values()} == {"PROCESSED"}

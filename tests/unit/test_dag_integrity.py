@@ -44,18 +44,31 @@ def test_realtime_dag_structure(dagbag):
     dag = dagbag.dags["music_streaming_realtime_pipeline"]
     assert dag.schedule is None or str(dag.timetable.summary) in ("None",)
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert set(dag.task_ids) == {
-        "start", "validate_data_quality", "check_validation_status", "realtime_etl_processing",
-        "write_to_dynamodb", "archive_processed_files", "success_end", "validation_failed_end"}
+    design = {"start", "validate_data_quality", "check_validation_status",
+              "realtime_etl_processing", "write_to_dynamodb", "archive_processed_files",
+              "success_end", "validation_failed_end"}
+    ledger_steps = {"claim_files", "no_pending_files_end", "more_files_waiting",
+                    "start_next_batch"}
+    assert set(dag.task_ids) == design | ledger_steps
     assert edges(dag) == {
-        ("start", "validate_data_quality"),
+        ("start", "claim_files"),
+        ("claim_files", "validate_data_quality"),
+        ("claim_files", "no_pending_files_end"),
         ("validate_data_quality", "check_validation_status"),
         ("check_validation_status", "realtime_etl_processing"),
         ("check_validation_status", "validation_failed_end"),
         ("realtime_etl_processing", "write_to_dynamodb"),
         ("write_to_dynamodb", "archive_processed_files"),
         ("archive_processed_files", "success_end"),
+        ("archive_processed_files", "more_files_waiting"),
+        ("validation_failed_end", "more_files_waiting"),
+        ("no_pending_files_end", "more_files_waiting"),
+        ("more_files_waiting", "start_next_batch"),
     }
+    # the next batch starts whatever happened, but success_end stays a leaf: a failure still
+    # fails the run
+    assert dag.get_task("more_files_waiting").trigger_rule == "all_done"
+    assert not dag.get_task("success_end").downstream_task_ids
 
 
 def test_realtime_dag_defaults(dagbag):

@@ -86,12 +86,12 @@ def test_lambda_and_its_notification_match_the_local_stack():
     assert function["Environment"]["Variables"] == config.lambda_environment(SETTINGS)
     raw = next(b for b in of_type("AWS::S3::Bucket").values()
                if b["BucketName"] == SETTINGS["raw_data_bucket"])
-    deployed = sorted(tuple((r["Name"], r["Value"]) for r in c["Filter"]["S3Key"]["Rules"])
-                      for c in raw["NotificationConfiguration"]["LambdaConfigurations"])
-    local = sorted(tuple((r["Name"], r["Value"]) for r in c["Filter"]["Key"]["FilterRules"])
-                   for c in bootstrap.raw_bucket_notification("arn")[
-                       "LambdaFunctionConfigurations"])
-    assert deployed == local and len(deployed) == 3
+    # every upload reaches the Lambda (no suffix filter: it is case-sensitive), versioned raw
+    [deployed] = raw["NotificationConfiguration"]["LambdaConfigurations"]
+    [local] = bootstrap.raw_bucket_notification("arn")["LambdaFunctionConfigurations"]
+    assert "Filter" not in deployed and "Filter" not in local
+    assert deployed["Event"] in local["Events"]
+    assert raw["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
 def test_lambda_role_is_scoped_to_the_one_environment():

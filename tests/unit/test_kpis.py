@@ -1,5 +1,7 @@
 """KPI functions against hand-computed expectations on tiny data."""
 import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 
@@ -139,12 +141,33 @@ def test_unknown_track_and_user_are_counted(frames):
     ]
 
 
-def test_latest_reference_keeps_newest_version(spark):
+def test_current_reference_takes_the_newest_upload_not_the_newest_processing(spark):
     versions = spark.createDataFrame(
-        [("t1", "rock", "b1", 1), ("t1", "pop", "b2", 2), ("t2", "jazz", "b1", 1)],
-        "track_id string, genre string, batch_id string, ingested_at long")
-    result = rows(kpis.latest_reference(versions, "track_id"), "track_id")
-    assert result == [{"track_id": "t1", "genre": "pop"}, {"track_id": "t2", "genre": "jazz"}]
+        [("t1", "rock", "songs/b.csv", "v2", "2024-06-02"),   # uploaded last, processed first
+         ("t1", "pop", "songs/a.csv", "v1", "2024-06-01"),
+         ("t1", "jazz", "songs/b.csv", "v2", "2024-06-02"),   # same upload, two genres: min
+         ("t2", "jazz", "songs/a.csv", "v1", "2024-06-01")],
+        "track_id string, genre string, source_key string, source_version string, "
+        "upload_order string")
+    result = rows(kpis.current_reference(versions, "track_id"), "track_id")
+    assert result == [{"track_id": "t1", "genre": "jazz"}, {"track_id": "t2", "genre": "jazz"}]
+
+
+VECTORS = json.loads((Path(__file__).parent / "parsing_vectors.json").read_text())
+
+
+def test_timestamp_vectors_in_spark(spark):
+    """The same vectors as the Python side (test_validation): one contract, two engines."""
+    frame = spark.createDataFrame([(v,) for v, _ in VECTORS["timestamps"]], "value string")
+    parsed = frame.select(kpis.contract_timestamp(frame["value"]).alias("t")).collect()
+    got = [r["t"].strftime("%Y-%m-%dT%H:%M:%S.%f") if r["t"] else None for r in parsed]
+    assert got == [expected for _, expected in VECTORS["timestamps"]]
+
+
+def test_integer_vectors_in_spark(spark):
+    frame = spark.createDataFrame([(v,) for v, _ in VECTORS["integers"]], "value string")
+    parsed = frame.select(kpis.contract_integer(frame["value"]).alias("n")).collect()
+    assert [r["n"] for r in parsed] == [expected for _, expected in VECTORS["integers"]]
 
 
 def test_multi_batch_day_equals_union(spark, frames):

@@ -9,8 +9,9 @@ from botocore.exceptions import ClientError
 import lambda_function as handler
 
 
-def s3_record(key, bucket="raw-bucket", event_time="2024-06-01T12:00:00.123Z"):
-    return {"eventTime": event_time, "s3": {"bucket": {"name": bucket}, "object": {"key": key}}}
+def s3_record(key, bucket="raw-bucket", event_time="2024-06-01T12:00:00.123Z", version="v1"):
+    return {"eventTime": event_time, "s3": {"bucket": {"name": bucket}, "object": {
+        "key": key, "versionId": version, "eTag": "abc", "size": 10, "sequencer": "0A"}}}
 
 
 class FakeMwaa:
@@ -34,8 +35,42 @@ class FakeMwaa:
         return {"CliToken": "token", "WebServerHostname": "mwaa.example"}
 
 
+class FakeLedger:
+    """The ledger's recording and run flag, in memory (the real one is tested on DynamoDB)."""
+
+    def __init__(self, table=None):
+        self.items, self.flag = {}, None
+
+    def record(self, version, state, reason=None):
+        if version.file_id in self.items:
+            return False
+        self.items[version.file_id] = {"state": state, "reason": reason}
+        return True
+
+    def request_run(self, run_id, stale_after_seconds):
+        if self.flag:
+            return False
+        self.flag = run_id
+        return True
+
+    def release_run_request(self, run_id=None):
+        if run_id in (None, self.flag):
+            self.flag = None
+
+
 @pytest.fixture
-def mwaa(monkeypatch):
+def ledger(monkeypatch):
+    fake = FakeLedger()
+    monkeypatch.setattr(handler.file_ledger, "Ledger", lambda table: fake)
+    monkeypatch.setattr(handler.boto3, "resource", lambda *a, **k: type(
+        "R", (), {"Table": lambda self, name: name})())
+    monkeypatch.setattr(handler, "put_ignored_metric", lambda region, count: None)
+    monkeypatch.setenv("FILE_LEDGER_TABLE", "ledger")
+    return fake
+
+
+@pytest.fixture
+def mwaa(monkeypatch, ledger):
     fake = FakeMwaa()
     monkeypatch.setattr(handler, "mwaa_client", lambda region: fake)
     monkeypatch.setenv("MWAA_ENVIRONMENT_NAME", "env")
@@ -50,39 +85,56 @@ def test_batch_id_is_safe_and_deterministic():
     assert len(handler.batch_id_for("raw", "streams/" + "x" * 400 + ".csv", "T")) == 250
 
 
-def test_every_record_triggers_its_own_run_with_decoded_key(mwaa):
-    event = {"Records": [s3_record("streams/day+1%C3%A9.csv"), s3_record("songs/s.csv"),
-                         s3_record("users/readme.txt"), s3_record("other/x.csv")]}
+def test_uploads_are_recorded_and_one_run_claims_them(mwaa, ledger):
+    event = {"Records": [s3_record("streams/day+1%C3%A9.csv"), s3_record("songs/s.CSV"),
+                         s3_record("users/readme.txt"), s3_record("other/x.csv"),
+                         s3_record("streams/x.csv.gz")]}
     outcome = handler.lambda_handler(event, None)
-    assert outcome["ignored"] == ["users/readme.txt", "other/x.csv"]
-    assert len(outcome["triggered"]) == 2
-    first = mwaa.calls[0]
-    assert first["Path"] == "/dags/music_streaming_realtime_pipeline/dagRuns"
-    assert first["Method"] == "POST" and first["Name"] == "env"
-    assert first["Body"]["conf"]["keys"] == ["streams/day 1é.csv"]
-    assert first["Body"]["dag_run_id"] == first["Body"]["conf"]["batch_id"]
-    assert first["Body"]["logical_date"] is None
+    assert outcome["ignored"] == ["users/readme.txt", "other/x.csv", "streams/x.csv.gz"]
+    assert outcome["received"] == ["streams/day 1é.csv", "songs/s.CSV"]
+    states = {k.split("#")[0]: v for k, v in ledger.items.items()}
+    assert states["s3://raw-bucket/streams/x.csv.gz"] == {
+        "state": "IGNORED", "reason": "compressed: upload the CSV uncompressed"}
+    assert states["s3://raw-bucket/songs/s.CSV"]["state"] == "RECEIVED"
+    [call] = mwaa.calls  # one run for the whole event
+    assert call["Path"] == "/dags/music_streaming_realtime_pipeline/dagRuns"
+    assert call["Method"] == "POST" and call["Name"] == "env"
+    conf = call["Body"]["conf"]
+    assert conf["keys"] == ["streams/day 1é.csv", "songs/s.CSV"]
+    assert conf["files"] == ["s3://raw-bucket/streams/day 1é.csv#v1", "s3://raw-bucket/songs/s.CSV#v1"]
+    assert call["Body"]["dag_run_id"] == conf["batch_id"]
+    assert call["Body"]["logical_date"] is None
 
 
-def test_retry_of_the_same_event_starts_no_second_run(mwaa):
+def test_no_second_run_while_one_is_waiting(mwaa, ledger):
+    assert handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)["run"] == \
+        "triggered"
+    outcome = handler.lambda_handler({"Records": [s3_record("streams/b.csv")]}, None)
+    assert outcome["run"] == "waiting" and len(mwaa.calls) == 1
+    ledger.flag = None  # the waiting run started claiming: the next upload triggers again
+    assert handler.lambda_handler({"Records": [s3_record("streams/c.csv")]}, None)["run"] == \
+        "triggered"
+
+
+def test_retry_of_the_same_event_starts_no_second_run(mwaa, ledger):
     event = {"Records": [s3_record("streams/a.csv")]}
-    assert len(handler.lambda_handler(event, None)["triggered"]) == 1
-    again = handler.lambda_handler(event, None)
-    assert again["triggered"] == [] and len(again["duplicate"]) == 1
+    assert handler.lambda_handler(event, None)["run"] == "triggered"
+    ledger.flag = None
+    assert handler.lambda_handler(event, None)["run"] == "duplicate"
 
 
-def test_failure_is_raised_after_trying_all_records(mwaa, caplog):
+def test_failed_trigger_releases_the_flag_and_raises(mwaa, ledger, caplog):
     failing = handler.batch_id_for("raw-bucket", "streams/a.csv", "20240601T120000123Z")
     mwaa.statuses[failing] = 403
-    event = {"Records": [s3_record("streams/a.csv"), s3_record("songs/b.csv")]}
     with pytest.raises(handler.TriggerError, match=failing):
-        handler.lambda_handler(event, None)
-    assert len(mwaa.calls) == 2
+        handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)
+    assert ledger.flag is None, "a failed trigger must not block the next one"
+    assert list(ledger.items.values()) == [{"state": "RECEIVED", "reason": None}]
     assert f"batch_id={failing}" in caplog.text
 
 
 def test_test_event_without_records(mwaa):
-    assert handler.lambda_handler({"Event": "s3:TestEvent"}, None)["triggered"] == []
+    assert handler.lambda_handler({"Event": "s3:TestEvent"}, None)["run"] is None
     assert mwaa.calls == []
 
 
@@ -99,7 +151,7 @@ def test_cli_path(mwaa, monkeypatch):
 
     monkeypatch.setattr(handler.urllib.request, "urlopen", fake_urlopen)
     outcome = handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)
-    assert len(outcome["triggered"]) == 1
+    assert outcome["run"] == "triggered"
     [request] = requests
     assert request.full_url == "https://mwaa.example/aws_mwaa/cli"
     assert request.headers["Authorization"] == "Bearer token"
@@ -112,10 +164,10 @@ def test_cli_path_reports_duplicate(mwaa, monkeypatch):
     monkeypatch.setattr(handler.urllib.request, "urlopen", lambda request, timeout: io.BytesIO(
         json.dumps({"stdout": "", "stderr": stderr}).encode()))
     outcome = handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)
-    assert len(outcome["duplicate"]) == 1
+    assert outcome["run"] == "duplicate"
 
 
 def test_unknown_trigger_method(mwaa, monkeypatch):
     monkeypatch.setenv("TRIGGER_METHOD", "carrier-pigeon")
     with pytest.raises(ValueError):
-        handler.lambda_handler({"Records": []}, None)
+        handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)

@@ -1,5 +1,12 @@
 """Validation rules on good and bad files (run with the standard library only)."""
+import json
+import tracemalloc
+import zlib
+from pathlib import Path
+
 import pytest
+
+from music_streaming import datasets
 
 from music_streaming.validation import INVALID, VALID, batch_report, validate_csv
 
@@ -109,3 +116,63 @@ def test_batch_report():
     assert report["invalid_files"] == ["users/u.csv"]
     assert batch_report("b1", "raw", [good], "t")["status"] == VALID
     assert batch_report("b1", "raw", [], "t")["status"] == INVALID
+
+
+# --------------------------------------------------------------------- one parsing contract
+VECTORS = json.loads((Path(__file__).parent / "parsing_vectors.json").read_text())
+
+
+@pytest.mark.parametrize("value,expected", VECTORS["timestamps"])
+def test_timestamp_vectors_in_python(value, expected):
+    parsed = datasets.parse_timestamp(value)
+    assert (parsed.strftime("%Y-%m-%dT%H:%M:%S.%f") if parsed else None) == expected
+
+
+@pytest.mark.parametrize("value,expected", VECTORS["integers"])
+def test_integer_vectors_in_python(value, expected):
+    assert datasets.parse_integer(value) == expected
+
+
+def test_iso_timestamps_and_padding_are_valid_rows():
+    data = (b"user_id,track_id,listen_time\n u1 ,t1,2024-06-01T10:00:00Z\n"
+            b"u2,t2,2024-06-01T12:00:00.250+02:00\nu3,t3,2024-6-1 9:5:0\n")
+    report = check("streams/a.csv", data)
+    assert report["bad_rows_by_reason"] == {"unparseable listen_time": 1}
+    assert report["bad_row_samples"][0]["line"] == 4
+
+
+def test_song_without_genre_is_a_bad_row():
+    data = b"track_id,track_genre,track_name,artists\nt1,pop,A,B\nt2, ,C,D\n"
+    assert check("songs/s.csv", data)["bad_rows_by_reason"] == {"missing track_genre": 1}
+
+
+def test_size_and_crc32_cover_every_byte_even_when_checks_stop_early():
+    for data in (GOOD_STREAMS, b'user_id,track_id,listen_time\nu1,"t1\n' + b"x" * 5000):
+        report = check("streams/a.csv", data, chunk=64)
+        assert report["bytes"] == len(data) and report["crc32"] == zlib.crc32(data)
+
+
+def test_a_file_without_line_breaks_is_rejected_in_bounded_memory():
+    def endless_line():  # 64 MiB without a newline, produced lazily
+        yield b"user_id,track_id,listen_time\nu1,t1,"
+        for _ in range(64):
+            yield b"9" * (1024 * 1024)
+
+    tracemalloc.start()
+    report = validate_csv("streams/a.csv", endless_line())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert report["status"] == INVALID
+    assert any("line 2 is longer than" in e for e in report["errors"]), report["errors"]
+    assert peak < 40 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("key,problem", [
+    ("streams/a.CSV", None), ("streams/a.Csv", None),
+    ("streams/a.csv.gz", "compressed"), ("streams/a.txt", "not a .csv"),
+    ("other/a.csv", "outside"), ("a.csv", "outside"), ("streams/", "folder"),
+    ("streams/dir/", "folder")])
+def test_which_keys_the_pipeline_takes(key, problem):
+    dataset, why = datasets.dataset_and_problem(key)
+    assert (dataset is None) == (problem is not None)
+    assert problem is None or problem in why

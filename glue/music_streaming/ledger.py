@@ -1,0 +1,334 @@
+"""The file ledger: one item per raw file *version* (key + S3 version id), one state machine each.
+
+    RECEIVED -> CLAIMED(batch) -> VALIDATED | QUARANTINED -> PROCESSED -> KPIS_WRITTEN -> ARCHIVED
+    IGNORED (a key the pipeline does not take, recorded with the reason)
+
+Every transition is a conditional write naming the state it leaves and the batch that owns the file,
+so two runs (realtime and daily, or a retry beside an orphan) can never both act on one version, and
+a stage retried after a crash finds either its own finished work or the state it left off in.
+The table is the KPI table's ``_file_tracker``; the index ``state-index`` (state, upload_order) finds
+pending files oldest upload first. A control item holds the "a realtime run is waiting" flag.
+
+Standard library + boto3 (the Lambda, the Python shell job and the DAGs all import it).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
+
+from music_streaming import config, datasets
+
+log = logging.getLogger(__name__)
+
+RECEIVED, CLAIMED, VALIDATED, QUARANTINED = "RECEIVED", "CLAIMED", "VALIDATED", "QUARANTINED"
+PROCESSED, KPIS_WRITTEN, ARCHIVED, IGNORED = "PROCESSED", "KPIS_WRITTEN", "ARCHIVED", "IGNORED"
+STATES = (RECEIVED, CLAIMED, VALIDATED, QUARANTINED, PROCESSED, KPIS_WRITTEN, ARCHIVED, IGNORED)
+# The only moves the pipeline makes; everything else is refused by the table itself.
+TRANSITIONS: Dict[str, tuple] = {
+    RECEIVED: (CLAIMED,),
+    CLAIMED: (VALIDATED, QUARANTINED),
+    VALIDATED: (PROCESSED,),
+    PROCESSED: (KPIS_WRITTEN,),
+    KPIS_WRITTEN: (ARCHIVED,),
+}
+TERMINAL = (QUARANTINED, ARCHIVED, IGNORED)
+# The main path, in order: a stage rerun after later stages finished finds its work done.
+PATH = (CLAIMED, VALIDATED, PROCESSED, KPIS_WRITTEN, ARCHIVED)
+# Versions whose rows count in the KPIs (the newest upload of each key among them wins).
+COUNTED = (PROCESSED, KPIS_WRITTEN, ARCHIVED)
+STATE_INDEX = config.LEDGER_STATE_INDEX
+RUN_REQUEST_ID = "#control#realtime-run-requested"
+UNVERSIONED = "null"  # S3's version id of an object in a bucket without versioning
+
+
+class TransitionRefused(RuntimeError):
+    """The file is not in a state (or batch) this stage may act on."""
+
+
+def can_move(source: str, target: str) -> bool:
+    return target in TRANSITIONS.get(source, ())
+
+
+def reached(state: str, target: str) -> bool:
+    """True when a file in ``state`` has been through ``target`` already."""
+    if state == target:
+        return True
+    return state in PATH and target in PATH and PATH.index(state) > PATH.index(target)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class FileVersion:
+    """One upload: what S3 told us about it (event or listing)."""
+    bucket: str
+    key: str
+    version_id: str
+    etag: str
+    size: int
+    uploaded_at: str  # ISO 8601, UTC, seconds (S3's LastModified resolution)
+    sequencer: str = ""  # S3's per-key event order, when the version came from an event
+
+    @property
+    def file_id(self) -> str:
+        return file_id(self.bucket, self.key, self.version_id)
+
+    @property
+    def upload_order(self) -> str:
+        """Sorts versions by upload: time, then S3's sequencer (same-second uploads)."""
+        return f"{self.uploaded_at}|{self.sequencer.rjust(32, '0') if self.sequencer else ''}"
+
+
+def file_id(bucket: str, key: str, version_id: str) -> str:
+    return f"s3://{bucket}/{key}#{version_id}"
+
+
+def version_tag(version_id: Optional[str], etag: str) -> str:
+    """The version id, or (bucket without versioning) one derived from the content's ETag."""
+    if version_id and version_id != UNVERSIONED:
+        return version_id
+    return "etag-" + etag.strip('"')
+
+
+def uploaded_at(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Ledger:
+    """The ledger on a DynamoDB table (a boto3 ``Table`` resource)."""
+
+    def __init__(self, table):
+        self.table = table
+
+    # ----------------------------------------------------------------------- recording
+    def record(self, version: FileVersion, state: str = RECEIVED,
+               reason: Optional[str] = None) -> bool:
+        """Records an upload once (RECEIVED, or IGNORED with the reason); False if known."""
+        if state not in (RECEIVED, IGNORED):
+            raise ValueError(f"a new file version is RECEIVED or IGNORED, not {state}")
+        stamp = now_iso()
+        item = {
+            "file_key": version.file_id, "bucket": version.bucket, "key": version.key,
+            "version_id": version.version_id, "etag": version.etag, "size": version.size,
+            "uploaded_at": version.uploaded_at, "upload_order": version.upload_order,
+            "dataset": datasets.dataset_of(version.key) or "-", "state": state,
+            "received_at": stamp, "updated_at": stamp,
+            "history": [{"state": state, "at": stamp}],
+        }
+        if version.sequencer:
+            item["sequencer"] = version.sequencer
+        if reason:
+            item["reason"] = reason
+        try:
+            self.table.put_item(Item=item, ConditionExpression=Attr("file_key").not_exists())
+            return True
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+
+    def get(self, file_key: str) -> Optional[dict]:
+        return self.table.get_item(Key={"file_key": file_key}, ConsistentRead=True).get("Item")
+
+    def get_many(self, file_keys: Sequence[str]) -> List[dict]:
+        """Items in the order asked; a missing one raises (the caller named a file we never saw)."""
+        found = {}
+        for key in file_keys:
+            item = self.get(key)
+            if item is None:
+                raise KeyError(f"{key} is not in the file ledger")
+            found[key] = item
+        return [found[k] for k in file_keys]
+
+    # ---------------------------------------------------------------------- transitions
+    def move(self, file_key: str, target: str, batch_id: str, **attributes) -> dict:
+        """Moves a file of ``batch_id`` to ``target`` from the state before it; returns the item.
+
+        Idempotent: a file of this batch in ``target`` or past it is returned as it is (a
+        retried or rerun stage). Anything else (another batch's file, a state out of order) raises
+        TransitionRefused, and the table is unchanged."""
+        sources = [s for s, targets in TRANSITIONS.items() if target in targets]
+        if not sources:
+            raise ValueError(f"nothing moves to {target}")
+        stamp = now_iso()
+        names = {"#s": "state", "#h": "history"}
+        values = {":t": target, ":b": batch_id, ":now": stamp,
+                  ":h": [{"state": target, "at": stamp, "batch_id": batch_id}]}
+        sets = ["#s = :t", "updated_at = :now", "#h = list_append(if_not_exists(#h, :empty), :h)"]
+        values[":empty"] = []
+        for index, (name, value) in enumerate(sorted(attributes.items())):
+            names[f"#a{index}"] = name
+            values[f":a{index}"] = value
+            sets.append(f"#a{index} = :a{index}")
+        source_names = []
+        for index, source in enumerate(sources):
+            values[f":from{index}"] = source
+            source_names.append(f":from{index}")
+        condition = f"#s IN ({', '.join(source_names)})"
+        if target == CLAIMED:
+            sets.append("batch_id = :b")
+            sets.append("claimed_at = :now")
+        else:
+            condition += " AND batch_id = :b"
+        try:
+            return self.table.update_item(
+                Key={"file_key": file_key}, UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition, ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        current = self.get(file_key)
+        if current and current.get("batch_id") == batch_id and reached(current["state"], target):
+            return current
+        raise TransitionRefused(
+            f"{file_key}: cannot move to {target} for batch {batch_id}; it is "
+            f"{current.get('state') if current else 'unknown'}"
+            f"{' of batch ' + str(current.get('batch_id')) if current and current.get('batch_id') else ''}")
+
+    def claim(self, batch_id: str, limit: int, first: Iterable[str] = (),
+              candidates: Optional[Iterable[str]] = None) -> List[dict]:
+        """Claims files for a batch: those it already holds (a retried claim), then ``first``
+        (the triggering files), then ``candidates`` (default: every RECEIVED file, oldest upload
+        first), up to ``limit`` new ones. A file another batch claimed first is skipped."""
+        claimed = {i["file_key"]: i for i in self.in_state(CLAIMED) if i.get("batch_id") == batch_id}
+        pool = list(first) + list(candidates if candidates is not None else
+                                  (i["file_key"] for i in self.in_state(RECEIVED)))
+        taken = 0
+        for key in dict.fromkeys(pool):
+            if taken >= limit:
+                break
+            if key in claimed:
+                continue
+            try:
+                claimed[key] = self.move(key, CLAIMED, batch_id)
+                taken += 1
+            except TransitionRefused:
+                continue  # claimed by another run, or not pending any more
+        return sorted(claimed.values(), key=lambda i: (i["upload_order"], i["file_key"]))
+
+    # --------------------------------------------------------------------------- queries
+    def in_state(self, state: str, bucket: Optional[str] = None) -> List[dict]:
+        """Files in ``state``, oldest upload first (the index is eventually consistent)."""
+        query = {"IndexName": STATE_INDEX, "KeyConditionExpression": Key("state").eq(state)}
+        if bucket:
+            query["FilterExpression"] = Attr("bucket").eq(bucket)
+        items: List[dict] = []
+        while True:
+            page = self.table.query(**query)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def counted_versions(self, bucket: str) -> Dict[str, dict]:
+        """key -> the item of the version whose rows count: of the versions whose rows were
+        processed, the newest *upload* (a correction replaces; a late old one does not)."""
+        current: Dict[str, dict] = {}
+        for state in COUNTED:
+            for item in self.in_state(state, bucket):
+                best = current.get(item["key"])
+                if best is None or item["upload_order"] > best["upload_order"]:
+                    current[item["key"]] = item
+        return current
+
+    def counts(self) -> Dict[str, int]:
+        return {state: len(self.in_state(state)) for state in STATES}
+
+    # -------------------------------------------------------------- the realtime trigger
+    def request_run(self, run_id: str, stale_after_seconds: float) -> bool:
+        """Takes the "a realtime run is waiting" flag; False while another run holds it (and is
+        younger than ``stale_after_seconds``: a trigger that died must not block the next)."""
+        now = time.time()
+        try:
+            self.table.put_item(
+                Item={"file_key": RUN_REQUEST_ID, "run_id": run_id, "requested_epoch": int(now),
+                      "requested_at": now_iso()},
+                ConditionExpression=Attr("file_key").not_exists()
+                | Attr("requested_epoch").lt(int(now - stale_after_seconds)))
+            return True
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+
+    def release_run_request(self, run_id: Optional[str] = None) -> None:
+        """Drops the flag (a run starts claiming, or its trigger failed). With ``run_id``, only
+        if that run still holds it."""
+        kwargs = {"ConditionExpression": Attr("run_id").eq(run_id)} if run_id else {}
+        try:
+            self.table.delete_item(Key={"file_key": RUN_REQUEST_ID}, **kwargs)
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+
+def _conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+# ------------------------------------------------------------------------------ discovery
+def version_from_event(record: dict) -> FileVersion:
+    """The upload an S3 event record describes (keys arrive URL-encoded, as in AWS)."""
+    from urllib.parse import unquote_plus
+
+    obj = record["s3"]["object"]
+    moment = record.get("eventTime")
+    when = (datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment
+            else datetime.now(timezone.utc))
+    etag = obj.get("eTag", "")
+    return FileVersion(bucket=record["s3"]["bucket"]["name"], key=unquote_plus(obj["key"]),
+                       version_id=version_tag(obj.get("versionId"), etag), etag=etag.strip('"'),
+                       size=int(obj.get("size", 0)), uploaded_at=uploaded_at(when),
+                       sequencer=obj.get("sequencer", ""))
+
+
+def record_upload(ledger: Ledger, version: FileVersion) -> tuple:
+    """Records an upload as RECEIVED, or IGNORED with the reason; (state, newly recorded)."""
+    _dataset, problem = datasets.dataset_and_problem(version.key)
+    state = IGNORED if problem else RECEIVED
+    return state, ledger.record(version, state, problem)
+
+
+def discover(s3, ledger: Ledger, bucket: str, min_age_seconds: float = 0,
+             prefixes: Sequence[str] = ("",)) -> List[FileVersion]:
+    """Records every version in the bucket that the ledger does not know yet (a lost event, an
+    upload while notifications were off); returns the ones newly recorded. Versions younger than
+    ``min_age_seconds`` are left to the realtime trigger."""
+    cutoff = time.time() - min_age_seconds
+    found: List[FileVersion] = []
+    for prefix in prefixes:
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket,
+                                                                       Prefix=prefix):
+            for obj in page.get("Versions", []):
+                if obj["LastModified"].timestamp() > cutoff:
+                    continue
+                found.append(FileVersion(
+                    bucket=bucket, key=obj["Key"],
+                    version_id=version_tag(obj.get("VersionId"), obj["ETag"]),
+                    etag=obj["ETag"].strip('"'), size=int(obj["Size"]),
+                    uploaded_at=uploaded_at(obj["LastModified"])))
+    known = _existing(ledger.table, [v.file_id for v in found])
+    return [v for v in found if v.file_id not in known and record_upload(ledger, v)[1]]
+
+
+def _existing(table, file_keys: List[str]) -> set:
+    """Which of the keys the table holds (BatchGetItem, 100 at a time)."""
+    existing: set = set()
+    client = table.meta.client
+    for start in range(0, len(file_keys), 100):
+        request = {table.name: {"Keys": [{"file_key": k} for k in file_keys[start:start + 100]],
+                                "ProjectionExpression": "file_key"}}
+        while request:
+            reply = client.batch_get_item(RequestItems=request)
+            existing.update(i["file_key"] for i in reply["Responses"].get(table.name, []))
+            request = reply.get("UnprocessedKeys") or None
+    return existing
