@@ -39,3 +39,26 @@ def test_kpi_items_covers_every_output():
         "stream_quality": [{"listen_date": "2024-06-01", "streams": 3,
                             "unknown_track_streams": 1, "unknown_user_streams": 0}]})
     assert [(i["pk"], i["sk"]) for i in items] == [("DATE#2024-06-01", "QUALITY")]
+
+
+def test_ledger_transitions_form_one_path():
+    from music_streaming import ledger as file_ledger
+
+    assert file_ledger.can_move("RECEIVED", "CLAIMED")
+    assert file_ledger.can_move("CLAIMED", "QUARANTINED")
+    assert not file_ledger.can_move("RECEIVED", "VALIDATED")
+    assert not any(file_ledger.can_move(s, t) for s in file_ledger.TERMINAL
+                   for t in file_ledger.STATES)
+    assert file_ledger.reached("ARCHIVED", "PROCESSED")
+    assert not file_ledger.reached("PROCESSED", "KPIS_WRITTEN")
+    assert not file_ledger.reached("QUARANTINED", "VALIDATED")
+
+
+def test_stale_items_are_only_those_an_older_snapshot_wrote():
+    from music_streaming import kpi_snapshot
+
+    existing = [{"pk": "A", "sk": "1", "snapshot_version": 5},
+                {"pk": "B", "sk": "1", "snapshot_version": 9},
+                {"pk": "C", "sk": "1"},
+                {"pk": "DATE#d", "sk": "SNAPSHOT", "snapshot_version": 5}]
+    assert kpi_snapshot.stale_keys(existing, [("A", "1")], 7) == [("C", "1")]
