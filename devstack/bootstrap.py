@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 
 import boto3
 
@@ -149,21 +150,31 @@ def airflow_variables(settings: dict) -> dict[str, str]:
             for name, value in settings.items() if name in config.VARIABLE_DEFAULTS}
 
 
-def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
-    changed = []
-    for key, value in airflow_variables(settings).items():
+def ensure_variable(airflow, key: str, value: str, attempts: int = 5) -> bool:
+    """Sets one Variable if it differs; True if it changed. A 5xx (SQLite busy under load, right
+    after start) is retried from a fresh read, so a write that did land is not repeated."""
+    for attempt in range(attempts):
         status, current = airflow.call("GET", f"/variables/{key}", None, None)
         if status == 200 and current.get("value") == value:
-            continue
+            return attempt > 0
         if status == 200:
             status, reply = airflow.call("PATCH", f"/variables/{key}", None,
                                          {"key": key, "value": value})
-        else:
+        elif status == 404:
             status, reply = airflow.call("POST", "/variables", None, {"key": key, "value": value})
-        if status >= 300:
-            raise RuntimeError(f"could not set Variable {key}: {status} {reply}")
-        changed.append(key)
-    return changed
+        else:
+            reply = current
+        if status < 300:
+            return True
+        if status < 500:
+            break
+        time.sleep(1 + attempt)
+    raise RuntimeError(f"could not set Variable {key}: {status} {reply}")
+
+
+def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
+    return [key for key, value in airflow_variables(settings).items()
+            if ensure_variable(airflow, key, value)]
 
 
 def bootstrap_aws(settings: dict, mwaa_endpoint: str | None) -> dict:

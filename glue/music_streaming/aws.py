@@ -71,6 +71,17 @@ def streamed_crc32(s3, bucket: str, key: str, version_id: Optional[str] = None) 
     return crc
 
 
+def full_object_crc32(checksum: Mapping[str, str]) -> Optional[int]:
+    """The CRC32 of a whole object from GetObjectAttributes' Checksum, or None when S3 reports
+    none or a composite one (checksum of part checksums, written ``base64-N``; a copy of a
+    multipart object may carry its source's, whatever ChecksumType says)."""
+    reported = checksum.get("ChecksumCRC32")
+    if not reported or "-" in reported or checksum.get("ChecksumType", "FULL_OBJECT") != \
+            "FULL_OBJECT":
+        return None
+    return int.from_bytes(base64.b64decode(reported), "big")
+
+
 def verify_copy(s3, bucket: str, key: str, size: int, crc32: int) -> None:
     """Proves a copy equals the bytes validated: its size and a CRC32 of the whole object.
 
@@ -84,11 +95,8 @@ def verify_copy(s3, bucket: str, key: str, size: int, crc32: int) -> None:
     if attributes["ObjectSize"] != size:
         raise RuntimeError(f"copy s3://{bucket}/{key} has {attributes['ObjectSize']} bytes, "
                            f"the source {size}")
-    reported = checksum.get("ChecksumCRC32")
-    if reported and checksum.get("ChecksumType", "FULL_OBJECT") == "FULL_OBJECT":
-        actual = int.from_bytes(base64.b64decode(reported), "big")
-    else:
-        actual = streamed_crc32(s3, bucket, key)
+    reported = full_object_crc32(checksum)
+    actual = reported if reported is not None else streamed_crc32(s3, bucket, key)
     if actual != crc32:
         raise RuntimeError(f"copy s3://{bucket}/{key} has CRC32 {actual:08x}, the source "
                            f"{crc32:08x}")
