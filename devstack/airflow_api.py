@@ -79,6 +79,20 @@ def task_instances(airflow: Airflow, dag_id: str, run_id: str) -> list[dict]:
     return reply["task_instances"]
 
 
+def trigger(airflow: Airflow, dag_id: str, run_id: str, conf: dict, attempts: int = 5) -> dict:
+    """Starts a run with a given id; a 5xx (SQLite busy under load) is retried, and a 409 after
+    a retry means the earlier attempt landed."""
+    body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+    for attempt in range(attempts):
+        status, reply = airflow.call("POST", f"/dags/{dag_id}/dagRuns", None, body)
+        if status == 200 or (status == 409 and attempt):
+            return {"dag_run_id": run_id}
+        if status < 500:
+            break
+        time.sleep(1 + attempt)
+    raise RuntimeError(f"could not start {dag_id} run {run_id}: {status} {reply}")
+
+
 def wait_for_files(ledger, file_ids: list[str], timeout: float = 900, report=None) -> list[dict]:
     """Waits until every file version is decided for good (ARCHIVED, QUARANTINED or IGNORED);
     returns their ledger items. ``report`` gets a line per state change."""

@@ -28,9 +28,7 @@ def test_daily_dag_processes_whatever_is_new(live, tmp_path):
     keys = [live.upload(f"{d}/daily_{d}.csv", next((data / d).glob("*.csv")))
             for d in ("songs", "users", "streams")]
 
-    status, run = live.airflow.call("POST", f"/dags/{config.DAILY_DAG_ID}/dagRuns", None,
-                                    {"logical_date": None, "conf": {}})
-    assert status == 200, run
+    run = airflow_api.trigger(live.airflow, config.DAILY_DAG_ID, "daily-finds-new-files", {})
     run = airflow_api.wait_for_run(live.airflow, config.DAILY_DAG_ID, run["dag_run_id"])
     states = {t["task_id"]: t["state"] for t in airflow_api.task_instances(
         live.airflow, config.DAILY_DAG_ID, run["dag_run_id"])}
