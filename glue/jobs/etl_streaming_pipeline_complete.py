@@ -238,6 +238,22 @@ def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
     return rows
 
 
+def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: list[dict]) -> set:
+    """Days other than the batch's own whose KPIs this batch changes: those of earlier versions
+    of its stream keys (a correction), and those whose streams name the ids its songs/users
+    upload carries. Each scan of history runs only when the ledger holds such rows."""
+    others = [i for i in processed if i.get("batch_id") != args.batch_id]
+    stream_keys = [e["key"] for e in by_dataset[datasets.STREAMS]]
+    corrected = sorted({i["key"] for i in others} & set(stream_keys))
+    days = corrected_days(spark, s3, args.processed_bucket, corrected) if corrected else set()
+    if any(i.get("dataset") == datasets.STREAMS for i in others):
+        for dataset in (datasets.SONGS, datasets.USERS):
+            if by_dataset[dataset]:
+                days |= reference_days(spark, s3, args.processed_bucket, dataset,
+                                       [e["key"] for e in by_dataset[dataset]])
+    return days
+
+
 def full_etl(spark, s3, args: EtlArgs) -> dict:
     report = aws.read_json(s3, args.processed_bucket, layout.validation_report_key(args.batch_id))
     valid = [f for f in report["files"] if f["status"] == "valid"]
@@ -259,6 +275,8 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
             if by_dataset[dataset]:
                 files.update(store_reference(spark, args, dataset, by_dataset[dataset]))
                 mark_processed(by_dataset[dataset])
+        # the reference the batch's rows are written with (genre partition, names); the KPIs
+        # re-read it after the snapshot instant
         counted = counted_sources(spark, ledger.counted_versions(args.raw_data_bucket)).cache()
         songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
         users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
@@ -269,18 +287,17 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
                                                     songs, users)
             files.update(per_file)
             mark_processed(by_dataset[datasets.STREAMS])
-    with timed(steps, "days_touched"):
-        touched |= corrected_days(spark, s3, args.processed_bucket,
-                                  [e["key"] for e in by_dataset[datasets.STREAMS]])
-        for dataset in (datasets.SONGS, datasets.USERS):
-            if by_dataset[dataset]:
-                touched |= reference_days(spark, s3, args.processed_bucket, dataset,
-                                          [e["key"] for e in by_dataset[dataset]])
     # Everything this batch contributes is committed (Parquet + PROCESSED): a snapshot versioned
-    # after this instant, by any run, includes it.
+    # after this instant, by any run, includes it; and what this one reads from now on includes
+    # every batch committed before it (its rows and its reference).
     snapshot_version = int(time.time() * 1000)
+    processed = ledger.processed_items(args.raw_data_bucket)
+    with timed(steps, "days_touched"):
+        touched |= days_to_recompute(spark, s3, args, by_dataset, processed)
     with timed(steps, "kpis"):
-        counted = counted_sources(spark, ledger.counted_versions(args.raw_data_bucket))
+        counted = counted_sources(spark, file_ledger.counted_versions(processed)).cache()
+        songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
+        users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
         rows = day_kpis(spark, args.processed_bucket, touched, counted, songs, users)
     days = sorted(d.isoformat() for d in touched)
     aws.write_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id),

@@ -229,16 +229,23 @@ class Ledger:
                 return items
             query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def processed_items(self, bucket: str) -> List[dict]:
+        """Every version whose rows were processed (PROCESSED or later)."""
+        return [item for state in COUNTED for item in self.in_state(state, bucket)]
+
     def counted_versions(self, bucket: str) -> Dict[str, dict]:
-        """key -> the item of the version whose rows count: of the versions whose rows were
-        processed, the newest *upload* (a correction replaces; a late old one does not)."""
-        current: Dict[str, dict] = {}
-        for state in COUNTED:
-            for item in self.in_state(state, bucket):
-                best = current.get(item["key"])
-                if best is None or item["upload_order"] > best["upload_order"]:
-                    current[item["key"]] = item
-        return current
+        return counted_versions(self.processed_items(bucket))
+
+
+def counted_versions(processed: Iterable[dict]) -> Dict[str, dict]:
+    """key -> the item of the version whose rows count: of the versions whose rows were
+    processed, the newest *upload* (a correction replaces; a late old one does not)."""
+    current: Dict[str, dict] = {}
+    for item in processed:
+        best = current.get(item["key"])
+        if best is None or item["upload_order"] > best["upload_order"]:
+            current[item["key"]] = item
+    return current
 
     def counts(self) -> Dict[str, int]:
         return {state: len(self.in_state(state)) for state in STATES}
