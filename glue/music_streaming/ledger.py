@@ -237,16 +237,6 @@ class Ledger:
         return counted_versions(self.processed_items(bucket))
 
 
-def counted_versions(processed: Iterable[dict]) -> Dict[str, dict]:
-    """key -> the item of the version whose rows count: of the versions whose rows were
-    processed, the newest *upload* (a correction replaces; a late old one does not)."""
-    current: Dict[str, dict] = {}
-    for item in processed:
-        best = current.get(item["key"])
-        if best is None or item["upload_order"] > best["upload_order"]:
-            current[item["key"]] = item
-    return current
-
     def counts(self) -> Dict[str, int]:
         return {state: len(self.in_state(state)) for state in STATES}
 
@@ -276,6 +266,17 @@ def counted_versions(processed: Iterable[dict]) -> Dict[str, dict]:
         except ClientError as exc:
             if not _conditional_failure(exc):
                 raise
+
+
+def counted_versions(processed: Iterable[dict]) -> Dict[str, dict]:
+    """key -> the item of the version whose rows count: of the versions whose rows were
+    processed, the newest *upload* (a correction replaces; a late old one does not)."""
+    current: Dict[str, dict] = {}
+    for item in processed:
+        best = current.get(item["key"])
+        if best is None or item["upload_order"] > best["upload_order"]:
+            current[item["key"]] = item
+    return current
 
 
 def _conditional_failure(exc: ClientError) -> bool:
