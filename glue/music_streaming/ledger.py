@@ -155,7 +155,7 @@ class Ledger:
         Idempotent: a file of this batch in ``target`` or past it is returned as it is (a
         retried or rerun stage). Anything else (another batch's file, a state out of order) raises
         TransitionRefused, and the table is unchanged."""
-        sources = [s for s, targets in TRANSITIONS.items() if target in targets]
+        sources = [source for source in TRANSITIONS if can_move(source, target)]
         if not sources:
             raise ValueError(f"nothing moves to {target}")
         stamp = now_iso()
@@ -236,9 +236,6 @@ class Ledger:
     def counted_versions(self, bucket: str) -> Dict[str, dict]:
         return counted_versions(self.processed_items(bucket))
 
-
-    def counts(self) -> Dict[str, int]:
-        return {state: len(self.in_state(state)) for state in STATES}
 
     # -------------------------------------------------------------- the realtime trigger
     def request_run(self, run_id: str, stale_after_seconds: float) -> bool:
