@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
+from botocore.config import Config
 
 from devstack import glue_exec
 
@@ -32,6 +33,8 @@ log = logging.getLogger("glue_service")
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 LOG_GROUP = "/aws-glue/jobs"
 DEFAULT_TIMEOUT_MINUTES = 2880
+# A run's downloads and log shipping wait out an emulator restart (~a minute of backoff).
+EMULATOR_RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
 # Arguments Glue consumes itself instead of passing to the script.
 GLUE_ONLY_ARGUMENTS = ("--extra-py-files", "--additional-python-modules", "--conf",
                        "--enable-continuous-cloudwatch-log", "--job-language", "--TempDir",
@@ -220,7 +223,7 @@ class GlueJobs:
                     self.fail_next[name] = injected - 1
             if injected:
                 raise RuntimeError("injected failure (FailNextRuns)")
-            s3 = boto3.client("s3", endpoint_url=self.endpoint)
+            s3 = boto3.client("s3", endpoint_url=self.endpoint, config=EMULATOR_RETRIES)
             script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
             arguments = dict(run["Arguments"])
             extra = [self._download(s3, u, run_dir) for u in
@@ -316,7 +319,7 @@ class LogShipper:
     """Copies new lines of the run's files to CloudWatch Logs ``/aws-glue/jobs/{kind}``."""
 
     def __init__(self, endpoint: str, stream: str, files: dict[str, Path]):
-        self.logs = boto3.client("logs", endpoint_url=endpoint)
+        self.logs = boto3.client("logs", endpoint_url=endpoint, config=EMULATOR_RETRIES)
         self.stream, self.files = stream, files
         self.offsets = {kind: 0 for kind in files}
         self.ready: set[str] = set()

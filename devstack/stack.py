@@ -66,6 +66,9 @@ class StackConfig:
 
 
 AIRFLOW_USER = "admin"
+# Hooks retry with backoff over ~a minute, so an emulator restart delays a task instead of
+# spending its Airflow retries.
+CONNECTION_RETRIES = {"mode": "standard", "max_attempts": 10}
 
 
 def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
@@ -75,7 +78,8 @@ def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
         "conn_type": "aws", "login": emulator.LOCAL_ACCESS_KEY,
         "password": emulator.LOCAL_SECRET_KEY,
         "extra": {"region_name": region, "endpoint_url": endpoint,
-                  "service_config": {"glue": {"endpoint_url": glue_endpoint}}}})
+                  "service_config": {"glue": {"endpoint_url": glue_endpoint}},
+                  "config_kwargs": {"retries": CONNECTION_RETRIES}}})
 
 
 # Airflow settings both local stacks share (native here, Compose in docker-compose.yml; a test

@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-import boto3
 
 from music_streaming import aws, config, datasets, dynamo_items, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
@@ -76,7 +75,7 @@ def now_iso() -> str:
 
 
 def ledger_of(args: EtlArgs) -> file_ledger.Ledger:
-    return file_ledger.Ledger(boto3.resource("dynamodb", region_name=args.aws_region).Table(
+    return file_ledger.Ledger(aws.resource("dynamodb", args.aws_region).Table(
         config.file_tracker_table(args.dynamodb_table_name)))
 
 
@@ -323,7 +322,7 @@ def dynamodb_only(_spark, s3, args: EtlArgs) -> dict:
     etl = aws.read_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id))
     results = aws.read_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id))
     items = dynamo_items.kpi_items({name: results.get(name, []) for name in KPI_NAMES})
-    writer = kpi_snapshot.SnapshotWriter(boto3.client("dynamodb", region_name=args.aws_region),
+    writer = kpi_snapshot.SnapshotWriter(aws.client("dynamodb", args.aws_region),
                                          args.dynamodb_table_name, config.KPI_DATE_INDEX)
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcome = writer.write(items, results["touched_days"], int(results["snapshot_version"]),

@@ -21,7 +21,6 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-import boto3
 
 from music_streaming import aws, config, datasets, job_args, layout
 from music_streaming import ledger as file_ledger
@@ -133,7 +132,7 @@ def run(argv: list[str]) -> int:
         "max_bad_row_ratio": "0", "fail_on_invalid": "true"})
     raw, batch_id, region = args["raw_data_bucket"], args["batch_id"], args["aws_region"]
     s3 = aws.client("s3", region)
-    ledger = file_ledger.Ledger(boto3.resource("dynamodb", region_name=region).Table(
+    ledger = file_ledger.Ledger(aws.resource("dynamodb", region).Table(
         config.file_tracker_table(args["dynamodb_table_name"])))
     file_ids = json.loads(args["files"]) if args["files"].strip() else []
     if file_ids:

@@ -9,12 +9,21 @@ import zlib
 from typing import Iterable, Mapping, Optional
 
 import boto3
+from botocore.config import Config
 
 log = logging.getLogger(__name__)
 
+# Retries with backoff over ~a minute: a throttled table or an endpoint that restarts (an emulator
+# locally, a network blip in AWS) delays a job instead of failing it.
+RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
+
 
 def client(service: str, region: str):
-    return boto3.client(service, region_name=region)
+    return boto3.client(service, region_name=region, config=RETRIES)
+
+
+def resource(service: str, region: str):
+    return boto3.resource(service, region_name=region, config=RETRIES)
 
 
 def read_json(s3, bucket: str, key: str):

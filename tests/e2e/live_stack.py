@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -37,9 +38,28 @@ class LiveStack:
         return file_ledger.file_id(self["raw_data_bucket"], key, version)
 
     def wait(self, file_ids, timeout: float = 600) -> list[dict]:
-        """Waits until the versions are decided and their runs finished; the runs."""
-        items = airflow_api.wait_for_files(self.ledger, list(file_ids), timeout)
-        return airflow_api.wait_for_batches(self.airflow, config.REALTIME_DAG_ID, items)
+        """Waits until the versions are decided and their runs finished; the runs. Stops early,
+        with each task's state and try, when a batch's run failed with its files undecided."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                items = airflow_api.wait_for_files(self.ledger, list(file_ids), 15)
+                return airflow_api.wait_for_batches(self.airflow, config.REALTIME_DAG_ID, items)
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+            items = filter(None, map(self.ledger.get, file_ids))
+            for batch in sorted({i.get("batch_id") for i in items
+                                 if i.get("batch_id") and i["state"] not in file_ledger.TERMINAL}):
+                run = {"dag_run_id": batch}
+                try:
+                    states = self.task_states(run)
+                except RuntimeError:
+                    continue  # not a realtime run (yet)
+                if any(state == "failed" for state, _ in states.values()) and not any(
+                        state in ("running", "queued", "up_for_retry", "scheduled", None)
+                        for state, _ in states.values()):
+                    raise AssertionError(f"batch {batch} failed with files undecided: {states}")
 
     def task_states(self, run: dict) -> dict[str, tuple[str, int]]:
         return {t["task_id"]: (t["state"], t["try_number"]) for t in airflow_api.task_instances(

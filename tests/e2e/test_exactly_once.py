@@ -203,11 +203,13 @@ def test_an_emulator_restart_in_the_middle_of_a_run_ends_right(live, tmp_path):
     time.sleep(3)  # into the Spark work
     ministack = next(c for c in stack.components(live.cfg) if c.name == "ministack")
     pid = stack.pid_of(ministack, live.cfg)
+    stopped_at = time.monotonic()
     os.killpg(pid, signal.SIGTERM)  # a restart (its state is saved), not a crash
     stack.wait_for("ministack to stop", lambda: stack.pid_of(ministack, live.cfg) is None, 30)
     stack.start(ministack, live.cfg)
     stack.wait_for("ministack", lambda: stack.http_ok(ministack.health_url), 60, ministack,
                    live.cfg)
+    print(f"ministack was down {time.monotonic() - stopped_at:.1f} s")
     runs = live.wait(ids, timeout=900)
     assert {r["state"] for r in runs} == {"success"}
     assert_nothing_lost(live, ids)
