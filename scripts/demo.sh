@@ -6,4 +6,4 @@ set -euo pipefail
 "$(dirname "$0")/install"
 source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
-exec "$PY" -m devstack.run "$@"
+exec "$PY" -m devstack demo "$@"

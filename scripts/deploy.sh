@@ -4,4 +4,4 @@
 set -euo pipefail
 source "$(dirname "$0")/_env.sh"
 cd "$ROOT"
-exec "$PY" -m devstack.deploy "$@"
+exec "$PY" -m devstack deploy "$@"

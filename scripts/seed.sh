@@ -3,4 +3,4 @@
 # AWS_ENDPOINT_URL names (or AWS itself when unset).  Usage: scripts/seed.sh [DIR] [--bucket B]
 set -euo pipefail
 source "$(dirname "$0")/_env.sh"
-exec "$PY" -m devstack.seed "$@"
+exec "$PY" -m devstack seed "$@"

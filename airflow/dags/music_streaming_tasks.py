@@ -12,7 +12,7 @@ from datetime import timedelta
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
-from music_streaming import config, datasets, layout
+from music_streaming import aws, config, datasets, layout
 from music_streaming.job_args import EtlArgs
 
 log = logging.getLogger(__name__)
@@ -324,17 +324,7 @@ def ensure_dynamodb_table(table_name: str) -> list[str]:
     """Creates the KPI table and the file tracker when missing (same definition as the deploys)."""
     from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
-    client = DynamoDBHook(aws_conn_id=AWS_CONN_ID).conn.meta.client
-    created = []
-    for definition in (config.kpi_table_definition(table_name),
-                       config.file_tracker_table_definition(table_name)):
-        try:
-            client.describe_table(TableName=definition["TableName"])
-        except client.exceptions.ResourceNotFoundException:
-            client.create_table(**definition)
-            client.get_waiter("table_exists").wait(TableName=definition["TableName"])
-            created.append(definition["TableName"])
-    return created
+    return aws.pipeline_tables(DynamoDBHook(aws_conn_id=AWS_CONN_ID).conn.meta.client, table_name)
 
 
 def update_processed_files(processed_bucket: str, batch_id: str, attempts: int = 5) -> int:

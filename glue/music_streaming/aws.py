@@ -11,6 +11,8 @@ from typing import Iterable, Mapping, Optional
 import boto3
 from botocore.config import Config
 
+from music_streaming import config
+
 log = logging.getLogger(__name__)
 
 # Retries with backoff over ~a minute: a throttled table or an endpoint that restarts (an emulator
@@ -24,6 +26,36 @@ def client(service: str, region: str):
 
 def resource(service: str, region: str):
     return boto3.resource(service, region_name=region, config=RETRIES)
+
+
+def all_items(call, **request) -> list:
+    """Every item of a DynamoDB query or scan (``call``: a table's or client's ``query``/``scan``),
+    following LastEvaluatedKey across pages."""
+    items: list = []
+    while True:
+        page = call(**request)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def ensure_table(dynamodb, definition: dict) -> bool:
+    """Creates a DynamoDB table when missing (a low-level client); True if it did."""
+    try:
+        dynamodb.describe_table(TableName=definition["TableName"])
+        return False
+    except dynamodb.exceptions.ResourceNotFoundException:
+        dynamodb.create_table(**definition)
+        dynamodb.get_waiter("table_exists").wait(TableName=definition["TableName"])
+        return True
+
+
+def pipeline_tables(dynamodb, table_name: str) -> list[str]:
+    """The KPI table and its file ledger, as every deploy defines them; the ones created."""
+    return [d["TableName"] for d in (config.kpi_table_definition(table_name),
+                                     config.file_tracker_table_definition(table_name))
+            if ensure_table(dynamodb, d)]
 
 
 def read_json(s3, bucket: str, key: str):

@@ -19,7 +19,7 @@ from typing import Iterable, List, Mapping, Optional, Tuple
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from music_streaming import dynamo_items
+from music_streaming import aws, dynamo_items
 
 SNAPSHOT_SK = "SNAPSHOT"
 SNAPSHOT_KIND = "snapshot"
@@ -102,13 +102,8 @@ class SnapshotWriter:
                      "#d": "date", "#v": VERSION},
                  "ExpressionAttributeValues": _low_level({":d": day}),
                  "ProjectionExpression": "pk, sk, #v"}
-        items: List[dict] = []
-        while True:
-            page = self.client.query(**query)
-            items += [{k: deserialize(v) for k, v in i.items()} for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [{k: deserialize(v) for k, v in i.items()}
+                for i in aws.all_items(self.client.query, **query)]
 
     def write_day(self, day: str, items: List[dict], version: int) -> Tuple[str, int]:
         """(WRITTEN or SUPERSEDED, stale items removed) for one day's snapshot."""

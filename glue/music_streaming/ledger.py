@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from music_streaming import config, datasets
+from music_streaming import aws, config, datasets
 
 log = logging.getLogger(__name__)
 
@@ -221,13 +221,7 @@ class Ledger:
         query = {"IndexName": STATE_INDEX, "KeyConditionExpression": Key("state").eq(state)}
         if bucket:
             query["FilterExpression"] = Attr("bucket").eq(bucket)
-        items: List[dict] = []
-        while True:
-            page = self.table.query(**query)
-            items.extend(page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return aws.all_items(self.table.query, **query)
 
     def processed_items(self, bucket: str) -> List[dict]:
         """Every version whose rows were processed (PROCESSED or later)."""

@@ -6,8 +6,10 @@ import os
 
 import pytest
 
-from devstack import bootstrap, emulator, stack
-from devstack.stack import free_port
+from devstack.core.stack_config import StackConfig
+from devstack.provision import bootstrap
+from devstack.runtime import stack
+from devstack.runtime.stack import free_port
 from live_stack import LiveStack
 
 
@@ -15,11 +17,11 @@ from live_stack import LiveStack
 def live(tmp_path_factory):
     """One stack per test module, stopped when the module ends (not idling through the rest)."""
     home = tmp_path_factory.mktemp("stack")
-    cfg = stack.StackConfig(home=home, ministack_port=free_port(), glue_port=free_port(),
+    cfg = StackConfig(home=home, ministack_port=free_port(), glue_port=free_port(),
                             mwaa_port=free_port(), airflow_port=free_port(),
                             retry_delay_seconds=3)
     saved = dict(os.environ)
-    os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
+    os.environ.update(cfg.aws_env())  # for the tests' own boto3 calls
     try:
         stack.up(cfg)
         bootstrap.bootstrap_stack(cfg)

@@ -8,20 +8,20 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 
-from devstack import airflow_api, paths, stack
+from devstack.core import airflow_api, paths
+from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 
 
 class LiveStack:
-    def __init__(self, cfg: stack.StackConfig):
+    def __init__(self, cfg: StackConfig):
         self.cfg = cfg
         self.settings = config.settings()
-        self.s3 = boto3.client("s3")
-        self.dynamodb = boto3.resource("dynamodb")
-        self.airflow = airflow_api.Airflow(cfg.airflow_url, stack.AIRFLOW_USER, cfg.password_file)
+        self.s3 = cfg.client("s3")
+        self.dynamodb = cfg.resource("dynamodb")
+        self.airflow = airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file)
 
     def __getitem__(self, name):
         return self.settings[name]
@@ -70,7 +70,7 @@ class LiveStack:
         return aws.list_keys(self.s3, self[bucket_setting], [prefix])
 
     def kpi_items(self, dates: set[str] | None = None) -> list[dict]:
-        from devstack.kpi_query import fetch
+        from devstack.tools.kpi_query import fetch
         items = fetch(self.dynamodb.Table(self["dynamodb_table_name"]), None, None)
         return [i for i in items if dates is None or i["date"] in dates]
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from devstack import airflow_api
-from devstack.kpi_duckdb import expected_items, kpi_items_only
+from devstack.core import airflow_api
+from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from live_stack import generate
 from music_streaming import config
 

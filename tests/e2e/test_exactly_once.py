@@ -14,8 +14,9 @@ import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from devstack import airflow_api, stack
-from devstack.kpi_duckdb import expected_items, kpi_items_only
+from devstack.core import airflow_api
+from devstack.runtime import stack
+from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from live_stack import generate
 from music_streaming import config
 from music_streaming import ledger as file_ledger

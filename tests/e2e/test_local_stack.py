@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from live_stack import generate
-from devstack.kpi_duckdb import expected_items, kpi_items_only
+from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import config, layout
 
 pytestmark = pytest.mark.e2e

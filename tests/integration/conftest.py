@@ -5,22 +5,25 @@ import os
 
 import pytest
 
-from devstack import emulator, package
-from devstack.stack import free_port
+from devstack.core import emulator
+from devstack.core.stack_config import StackConfig
+from devstack.provision import package
+from devstack.runtime import stack as local_stack
 from job_stack import Stack
 
 
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory):
-    state = tmp_path_factory.mktemp("ministack")
-    port = free_port()
-    process = emulator.start(port, state, state / "ministack.log")
-    url = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in emulator.aws_env(url)}
-    os.environ.update(emulator.aws_env(url))
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    """MiniStack alone, started as the stack starts it; boto3 in the tests finds it through the
+    environment (as the job subprocesses do)."""
+    cfg = StackConfig(home=tmp_path_factory.mktemp("stack"), ministack_port=local_stack.free_port())
+    ministack = local_stack.component(cfg, "ministack")
+    emulator.prepare_state_dir(cfg.home / "ministack")
+    local_stack.start_and_wait(ministack, cfg, 30)
+    saved = {k: os.environ.get(k) for k in cfg.aws_env()}
+    os.environ.update(cfg.aws_env())
+    yield cfg.endpoint
+    local_stack.stop(ministack, cfg)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)

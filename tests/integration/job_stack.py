@@ -9,7 +9,8 @@ from pathlib import Path
 
 import boto3
 
-from devstack import bootstrap, glue_exec
+from devstack.provision import bootstrap
+from devstack.services import glue_exec
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs
@@ -26,8 +27,8 @@ class Stack:
         self.settings = config.settings({
             name: f"{config.VARIABLE_DEFAULTS[name]}-{suffix}"
             for name in (*bootstrap.BUCKET_SETTINGS, "dynamodb_table_name")})
-        bootstrap.ensure_storage(self.settings)
         self.s3 = boto3.client("s3")
+        bootstrap.ensure_storage(self.s3, boto3.client("dynamodb"), self.settings)
         self.dynamodb = boto3.resource("dynamodb")
 
     def __getitem__(self, name):
@@ -51,7 +52,8 @@ class Stack:
 
     def run_job(self, job: str, arguments: dict) -> subprocess.CompletedProcess:
         log = self.log_dir / f"{job}-{uuid.uuid4().hex[:6]}.log"
-        code = glue_exec.run(job, arguments, self.endpoint, self.package_zip, log, timeout=600)
+        code = glue_exec.run(job, arguments, self.endpoint, config.DEFAULT_REGION, self.package_zip, log,
+                             timeout=600)
         result = subprocess.CompletedProcess([job], code, stdout=log.read_text(), stderr="")
         result.log_path = log
         return result
@@ -101,7 +103,7 @@ class Stack:
         return self.run_job("etl", args.arguments())
 
     def kpi_items(self) -> list[dict]:
-        from devstack.kpi_query import fetch
+        from devstack.tools.kpi_query import fetch
         return fetch(self.dynamodb.Table(self["dynamodb_table_name"]), None, None)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from job_stack import assert_ok
-from devstack import paths
-from devstack.kpi_duckdb import expected_items, kpi_items_only
+from devstack.core import paths
+from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import layout
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,7 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from devstack import bootstrap
-from music_streaming import config, dynamo_items, kpi_snapshot
+from music_streaming import aws, config, dynamo_items, kpi_snapshot
 from music_streaming import ledger as file_ledger
 
 pytestmark = pytest.mark.integration
@@ -19,10 +18,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def tables(endpoint):
     name = f"ledger-test-{uuid.uuid4().hex[:8]}"
-    client = boto3.client("dynamodb")
-    for definition in (config.kpi_table_definition(name),
-                       config.file_tracker_table_definition(name)):
-        bootstrap.ensure_table(client, definition)
+    aws.pipeline_tables(boto3.client("dynamodb"), name)
     resource = boto3.resource("dynamodb")
     return name, file_ledger.Ledger(resource.Table(config.file_tracker_table(name)))
 

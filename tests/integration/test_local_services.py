@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from devstack import glue_service, mwaa_service
-from devstack.airflow_api import Airflow
-from devstack.stack import free_port
+from devstack.services import glue_service, mwaa_service
+from devstack.core.airflow_api import Airflow
+from devstack.runtime.stack import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def serve(handler_class) -> tuple[str, ThreadingHTTPServer]:
 
 @pytest.fixture
 def glue(endpoint, tmp_path):
-    url, server = serve(glue_service.make_handler(glue_service.GlueJobs(tmp_path, endpoint)))
+    url, server = serve(glue_service.handler_class(glue_service.GlueJobs(tmp_path, endpoint)))
     yield boto3.client("glue", endpoint_url=url)
     server.shutdown()
 
@@ -116,7 +116,7 @@ def test_restarted_service_stops_the_runs_it_left_behind(endpoint, script_bucket
     """A run's process lives in its own session; a restarted service must not leave it running
     beside Airflow's retry of the same run."""
     jobs = glue_service.GlueJobs(tmp_path, endpoint)
-    url, server = serve(glue_service.make_handler(jobs))
+    url, server = serve(glue_service.handler_class(jobs))
     client = boto3.client("glue", endpoint_url=url)
     job(client, script_bucket, "orphan", "slow.py")
     run_id = client.start_job_run(JobName="orphan")["JobRunId"]
@@ -164,7 +164,7 @@ def test_mwaa_invoke_rest_api_and_cli_token(tmp_path):
     passwords.write_text(json.dumps({"admin": "secret"}))
     port = free_port()
     mwaa_state = mwaa_service.Mwaa("env", Airflow(airflow_url, "admin", passwords), ["true"], port)
-    server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.make_handler(mwaa_state))
+    server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.handler_class(mwaa_state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = boto3.client("mwaa", endpoint_url=f"http://127.0.0.1:{port}",
                           config=Config(inject_host_prefix=False))

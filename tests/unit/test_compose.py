@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devstack import paths, stack
+from devstack.core import paths
+from devstack.runtime import stack
 from music_streaming import config
 
 COMPOSE = paths.ROOT / "docker-compose.yml"
@@ -61,7 +62,7 @@ def test_mounted_paths_and_commands_exist(compose):
             assert (paths.ROOT / (module.replace(".", "/") + ".py")).exists(), module
     hook = paths.ROOT / "localstack" / "init" / "ready.d" / "10-bootstrap.sh"
     assert hook.stat().st_mode & 0o111, "init hook must be executable"
-    assert "devstack.bootstrap aws" in hook.read_text()
+    assert "devstack bootstrap aws" in hook.read_text()
 
 
 def test_ports_listen_on_loopback_only(compose):

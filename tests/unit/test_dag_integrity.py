@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from devstack import paths
+from devstack.core import paths
 
 
 @pytest.fixture(scope="module")

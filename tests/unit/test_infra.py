@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from devstack import bootstrap, deploy, package, paths
+from devstack.core import paths
+from devstack import cli
+from devstack.provision import bootstrap, package
 from music_streaming import config
 
 TEMPLATE = json.loads((paths.ROOT / "infra" / "template.json").read_text())
@@ -115,12 +117,12 @@ def test_alarms_watch_validation_and_job_failures():
 
 
 def test_packaged_artifacts_are_the_files_the_local_stack_runs(monkeypatch):
-    files = deploy.artifacts(SETTINGS)
+    files = package.artifacts(SETTINGS)
     for key, spec in config.GLUE_JOBS.items():
         assert files[f"scripts/{spec['script']}"] == (paths.JOBS_DIR / str(spec["script"])).read_bytes()
     assert hashlib.sha256(files["scripts/music_streaming.zip"]).hexdigest() == \
         package.sha256(package.build_package_zip())
-    with zipfile.ZipFile(io.BytesIO(files[deploy.lambda_key()])) as archive:
+    with zipfile.ZipFile(io.BytesIO(files[package.lambda_key()])) as archive:
         assert archive.read("lambda_function.py") == \
             (paths.LAMBDA_DIR / "lambda_function.py").read_bytes()
     for path in paths.DAGS_DIR.glob("*.py"):
@@ -156,9 +158,9 @@ def test_dry_run_for_aws_needs_no_credentials_and_no_network(monkeypatch, capsys
 
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    assert deploy.main(["--target", "aws", "--dry-run"]) == 0
+    assert cli.main(["deploy", "--target", "aws", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "would create s3://" in out and deploy.lambda_key() in out
+    assert "would create s3://" in out and package.lambda_key() in out
 
 
 def test_mwaa_requirements_match_what_installs_with_airflow():

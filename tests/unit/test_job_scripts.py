@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from devstack import package, paths
+from devstack.core import paths
+from devstack.provision import package
 from music_streaming import job_args
 
 # The validation job runs on Glue's Python shell (3.9): everything it imports must parse as 3.9.

@@ -1,7 +1,7 @@
 """The KPI query command's rendering and DynamoDB requests (fake table)."""
 from decimal import Decimal
 
-from devstack import kpi_query
+from devstack.tools import kpi_query
 
 
 class FakeTable:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import time
+from typing import Any, Callable
 
-import boto3
-
-from devstack import package
-from music_streaming import config
+from devstack.core.airflow_api import Airflow
+from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from devstack.provision import package
+from music_streaming import aws, config
 
 BUCKET_SETTINGS = ("raw_data_bucket", "processed_bucket", "quarantine_bucket", "archive_bucket",
                    "scripts_bucket")
@@ -34,30 +34,10 @@ def ensure_buckets(s3, settings: dict) -> list[str]:
     return created
 
 
-def ensure_table(dynamodb, definition: dict) -> bool:
-    """Creates the table when missing; returns True if it did."""
-    try:
-        dynamodb.describe_table(TableName=definition["TableName"])
-        return False
-    except dynamodb.exceptions.ResourceNotFoundException:
-        dynamodb.create_table(**definition)
-        dynamodb.get_waiter("table_exists").wait(TableName=definition["TableName"])
-        return True
-
-
-def ensure_storage(settings: dict | None = None) -> dict:
+def ensure_storage(s3, dynamodb, settings: dict) -> dict:
     """Buckets and both DynamoDB tables; returns what was created."""
-    settings = config.settings(settings)
-    region = str(settings["aws_region"])
-    s3 = boto3.client("s3", region_name=region)
-    dynamodb = boto3.client("dynamodb", region_name=region)
-    table = str(settings["dynamodb_table_name"])
-    return {
-        "buckets": ensure_buckets(s3, settings),
-        "tables": [d["TableName"] for d in (config.kpi_table_definition(table),
-                                            config.file_tracker_table_definition(table))
-                   if ensure_table(dynamodb, d)],
-    }
+    return {"buckets": ensure_buckets(s3, settings),
+            "tables": aws.pipeline_tables(dynamodb, str(settings["dynamodb_table_name"]))}
 
 
 # ------------------------------------------------------------------------ the local stack
@@ -70,13 +50,11 @@ def local_role_arn(name: str) -> str:
 
 def ensure_artifacts(s3, settings: dict) -> list[str]:
     """The Glue scripts and package in the artifacts bucket: the very bytes a deploy to AWS
-    uploads (devstack.deploy.artifacts), uploaded when missing or different."""
-    from devstack import deploy
-
+    uploads (package.artifacts), uploaded when missing or different."""
     bucket = str(settings["scripts_bucket"])
-    scripts = {k: v for k, v in deploy.artifacts(settings).items()
+    scripts = {k: v for k, v in package.artifacts(settings).items()
                if k.startswith(config.SCRIPTS_PREFIX)}
-    return [f"s3://{bucket}/{key}" for key in deploy.upload_changed(s3, bucket, scripts)]
+    return [f"s3://{bucket}/{key}" for key in package.upload_changed(s3, bucket, scripts)]
 
 
 def _comparable(definition: dict) -> dict:
@@ -177,57 +155,46 @@ def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
             if ensure_variable(airflow, key, value)]
 
 
-def bootstrap_aws(settings: dict, mwaa_endpoint: str | None) -> dict:
-    """Storage, artifacts, the Lambda and the raw bucket's notification, on the endpoint that
-    AWS_ENDPOINT_URL names."""
-    region = str(settings["aws_region"])
-    s3 = boto3.client("s3", region_name=region)
-    lambda_client = boto3.client("lambda", region_name=region)
+def bootstrap_aws(client: Callable[[str], Any], settings: dict,
+                  mwaa_endpoint: str | None) -> dict:
+    """Storage, artifacts, the Lambda and the raw bucket's notification, through ``client``
+    (service name -> boto3 client of the target)."""
+    s3, lambda_client = client("s3"), client("lambda")
     environment = dict(config.lambda_environment(settings))
     if mwaa_endpoint:  # the local MWAA API, over plain HTTP
         environment.update(AWS_ENDPOINT_URL_MWAA=mwaa_endpoint, MWAA_WEBSERVER_SCHEME="http")
-    report = ensure_storage(settings)
+    report = ensure_storage(s3, client("dynamodb"), settings)
     report["artifacts"] = ensure_artifacts(s3, settings)
     report["lambda"] = ensure_lambda(lambda_client, settings, environment)
     report["notification"] = ensure_notification(s3, lambda_client, settings)
     return report
 
 
-def bootstrap_stack(cfg, settings: dict | None = None) -> dict:
+def bootstrap_stack(cfg: StackConfig, settings: dict | None = None) -> dict:
     """Everything the native local stack needs, from the one configuration; idempotent."""
-    from devstack import emulator
-    from devstack.airflow_api import Airflow
-
-    os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
     settings = config.settings(settings)
-    report = bootstrap_aws(settings, cfg.mwaa_endpoint)
-    glue = boto3.client("glue", region_name=str(settings["aws_region"]),
-                        endpoint_url=cfg.glue_endpoint)
-    report["glue_jobs"] = ensure_glue_jobs(glue, settings)
+    report = bootstrap_aws(cfg.client, settings, cfg.mwaa_endpoint)
+    report["glue_jobs"] = ensure_glue_jobs(cfg.client("glue"), settings)
     report["variables"] = ensure_airflow_variables(
-        Airflow(cfg.airflow_url, "admin", cfg.password_file), settings)
+        Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file), settings)
     return report
 
 
-def main() -> None:
-    """Parts of the bootstrap for the Compose stack, where each runs in its own container:
-    ``aws`` (LocalStack init hook), ``glue`` (job definitions), ``variables`` (JSON for
-    ``airflow variables import``). Endpoints come from AWS_ENDPOINT_URL(_GLUE)."""
-    import argparse
+COMPOSE_PARTS = ("aws", "glue", "variables")
 
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("part", choices=["aws", "glue", "variables"])
-    parser.add_argument("--mwaa-endpoint", default=os.environ.get("LOCAL_MWAA_ENDPOINT"))
-    args = parser.parse_args()
+
+def bootstrap_part(part: str, mwaa_endpoint: str | None) -> dict:
+    """One part for the Compose stack, where each runs in its own container, against the
+    endpoints its environment names (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_GLUE): ``aws`` (the
+    LocalStack init hook), ``glue`` (job definitions), ``variables`` (the JSON for
+    ``airflow variables import``)."""
+    import boto3
+
     settings = config.settings()
-    if args.part == "aws":
-        print(json.dumps(bootstrap_aws(settings, args.mwaa_endpoint)))
-    elif args.part == "glue":
-        print(json.dumps(ensure_glue_jobs(boto3.client("glue", region_name=str(
-            settings["aws_region"])), settings)))
-    else:
-        print(json.dumps(airflow_variables(settings), indent=1))
-
-
-if __name__ == "__main__":
-    main()
+    region = str(settings["aws_region"])
+    if part == "aws":
+        return bootstrap_aws(lambda service: boto3.client(service, region_name=region), settings,
+                             mwaa_endpoint)
+    if part == "glue":
+        return ensure_glue_jobs(boto3.client("glue", region_name=region), settings)
+    return airflow_variables(settings)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from devstack import paths
+from devstack.core import paths
 
 SONGS_PER_STREAM, USERS_PER_STREAM = 0.02, 0.01
 
@@ -61,7 +61,7 @@ def run_spark(data: Path) -> dict:
 
 
 def run_duckdb(data: Path) -> dict:
-    from devstack import kpi_duckdb
+    from devstack.tools import kpi_duckdb
 
     started = time.monotonic()
     results = kpi_duckdb.compute(sorted((data / "streams").glob("*.csv")),
@@ -97,7 +97,7 @@ def _tree_rss_kib(root: int) -> int:
 
 def measure(engine: str, data: Path) -> dict:
     """Runs one engine in a fresh process; adds the peak RSS of its process tree (JVM included)."""
-    process = subprocess.Popen([sys.executable, "-m", "devstack.bench_kpis", "--engine", engine,
+    process = subprocess.Popen([sys.executable, "-m", "devstack", "bench-kpis", "--engine", engine,
                                 "--data", str(data)], stdout=subprocess.PIPE, text=True,
                                env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1",
                                     "PYSPARK_PYTHON": sys.executable})
@@ -113,15 +113,17 @@ def measure(engine: str, data: Path) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    # One engine on one data set: the measured child process.
     parser.add_argument("--engine", choices=["spark", "duckdb"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace, cfg=None) -> int:
     if args.engine:
         print(json.dumps((run_spark if args.engine == "spark" else run_duckdb)(args.data)))
-        return
+        return 0
     print(f"{'streams':>10} {'engine':>7} {'wall s':>8} {'rows/s':>12} {'peak MiB':>9} "
           f"{'startup s':>9}  KPI rows")
     for size in args.sizes:
@@ -132,7 +134,4 @@ def main() -> None:
                   f"{r['peak_rss_mib']:>9,.0f} {r['startup_seconds']:>9.1f}  {r['rows']}", flush=True)
         ratio = results["spark"]["seconds"] / results["duckdb"]["seconds"]
         print(f"{size:>10,}   ratio spark/duckdb = {ratio:.2f}x (target <= 3x)", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

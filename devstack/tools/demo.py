@@ -2,45 +2,43 @@
 directory into the raw bucket, follow the DAG runs the uploads trigger (S3 -> Lambda -> MWAA ->
 Airflow -> Glue), and print the KPIs from DynamoDB.
 
-    python -m devstack.run [DATA_DIR] [--timeout S]
+    python -m devstack demo [DATA_DIR] [--timeout S]
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
-import boto3
-
-from devstack import airflow_api, bootstrap, emulator, kpi_query, paths, seed, stack
+from devstack.core import airflow_api, paths
+from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from devstack.provision import bootstrap, seed
+from devstack.runtime import stack
+from devstack.tools import kpi_query
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
     parser.add_argument("--timeout", type=float, default=900)
-    args = parser.parse_args()
 
-    cfg = stack.StackConfig()
+
+def run(args: argparse.Namespace, cfg: StackConfig) -> int:
     timings = stack.up(cfg)
     stack.say(f"stack healthy in {timings['all healthy']:.1f} s")
     stack.say("bootstrap: " + str(bootstrap.bootstrap_stack(cfg)))
-    os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
     settings = config.settings()
 
     started = time.monotonic()
-    file_ids = seed.seed(args.data_dir, str(settings["raw_data_bucket"]))
+    file_ids = seed.seed(cfg.client("s3"), args.data_dir, str(settings["raw_data_bucket"]))
     stack.say(f"following {len(file_ids)} file(s) through the ledger "
-              f"(Airflow UI {cfg.airflow_url}, user {stack.AIRFLOW_USER})")
-    ledger = file_ledger.Ledger(boto3.resource("dynamodb").Table(
+              f"(Airflow UI {cfg.airflow_url}, user {AIRFLOW_USER})")
+    ledger = file_ledger.Ledger(cfg.resource("dynamodb").Table(
         config.file_tracker_table(str(settings["dynamodb_table_name"]))))
     items = airflow_api.wait_for_files(ledger, file_ids, args.timeout,
                                        report=lambda line: stack.say("  " + line))
-    airflow = airflow_api.Airflow(cfg.airflow_url, stack.AIRFLOW_USER, cfg.password_file)
+    airflow = airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file)
     runs = airflow_api.wait_for_batches(airflow, config.REALTIME_DAG_ID, items)
     failed = [r["dag_run_id"] for r in runs if r["state"] != "success"] + \
         [i["key"] for i in items if i["state"] != file_ledger.ARCHIVED]
@@ -48,7 +46,7 @@ def main() -> int:
               f"{time.monotonic() - started:.1f} s after the upload; failed or quarantined: "
               f"{failed or 'none'}")
 
-    table = boto3.resource("dynamodb").Table(str(settings["dynamodb_table_name"]))
+    table = cfg.resource("dynamodb").Table(str(settings["dynamodb_table_name"]))
     items = kpi_query.fetch(table, None, None)
     stack.say("")
     stack.say(kpi_query.render([i for i in items if i["kpi"] in ("top_genre", "quality")]))
@@ -57,7 +55,3 @@ def main() -> int:
               f"{settings['dynamodb_table_name']}; all of them: eval \"$(scripts/stack-env)\" "
               "then scripts/kpis.sh [--date D] [--genre G] [--json]. Stop the stack: scripts/down")
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,7 @@ job defaults merged with run arguments), honours Timeout and MaxConcurrentRuns, 
 and stderr to CloudWatch Logs ``/aws-glue/jobs/output`` and ``/aws-glue/jobs/error`` (stream = run
 id) while it runs. Job definitions and runs persist in the state directory.
 
-    python -m devstack.glue_service --port 4580 --state-dir .stack/glue --endpoint http://127.0.0.1:4566
+    python -m devstack.services.glue_service --port 4580 --state-dir .stack/glue --endpoint http://127.0.0.1:4566
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ import signal
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
 from botocore.config import Config
 
-from devstack import glue_exec
+from devstack.services import glue_exec, http_api
+from devstack.services.http_api import ApiError
+from music_streaming import config
 
 log = logging.getLogger("glue_service")
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
@@ -41,16 +42,12 @@ GLUE_ONLY_ARGUMENTS = ("--extra-py-files", "--additional-python-modules", "--con
                        "--enable-metrics", "--enable-glue-datacatalog")
 
 
-class GlueError(Exception):
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
-
-
 class GlueJobs:
-    def __init__(self, state_dir: Path, endpoint: str):
+    def __init__(self, state_dir: Path, endpoint: str, region: str = config.DEFAULT_REGION,
+                 runtime: glue_exec.Runtime | None = None):
         self.state_dir = state_dir
-        self.endpoint = endpoint
+        self.endpoint, self.region = endpoint, region
+        self.runtime = runtime or glue_exec.Runtime()
         self.lock = threading.RLock()
         self.processes: dict[str, subprocess.Popen] = {}
         self.stop_requested: set[str] = set()
@@ -78,7 +75,7 @@ class GlueJobs:
 
     def _job(self, name: str) -> dict:
         if name not in self.jobs:
-            raise GlueError("EntityNotFoundException", f"Job {name} not found")
+            raise ApiError(400, "EntityNotFoundException", f"Job {name} not found")
         return self.jobs[name]
 
     def _finish(self, run: dict, state: str, error: str | None = None) -> None:
@@ -92,10 +89,10 @@ class GlueJobs:
     def CreateJob(self, req: dict) -> dict:
         for field in ("Name", "Role", "Command"):
             if not req.get(field):
-                raise GlueError("InvalidInputException", f"{field} is required")
+                raise ApiError(400, "InvalidInputException", f"{field} is required")
         with self.lock:
             if req["Name"] in self.jobs:
-                raise GlueError("AlreadyExistsException", f"Job {req['Name']} already exists")
+                raise ApiError(400, "AlreadyExistsException", f"Job {req['Name']} already exists")
             now = time.time()
             self.jobs[req["Name"]] = {**req, "CreatedOn": now, "LastModifiedOn": now}
             self._save()
@@ -131,7 +128,7 @@ class GlueJobs:
             limit = job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1)
             active = sum(r["JobRunState"] in ACTIVE for r in runs.values())
             if active >= limit:
-                raise GlueError("ConcurrentRunsExceededException",
+                raise ApiError(400, "ConcurrentRunsExceededException",
                                 f"Concurrent runs exceeded for {req['JobName']} "
                                 f"({active} active, MaxConcurrentRuns {limit})")
             run_id = "jr_" + secrets.token_hex(32)
@@ -156,7 +153,7 @@ class GlueJobs:
         self._job(req["JobName"])
         run = self.runs.get(req["JobName"], {}).get(req["RunId"])
         if run is None:
-            raise GlueError("EntityNotFoundException", f"Job run {req['RunId']} not found")
+            raise ApiError(400, "EntityNotFoundException", f"Job run {req['RunId']} not found")
         return run
 
     def GetJobRun(self, req: dict) -> dict:
@@ -178,7 +175,7 @@ class GlueJobs:
         for run_id in req.get("JobRunIds", []):
             try:
                 run = self._run({"JobName": req["JobName"], "RunId": run_id})
-            except GlueError as exc:
+            except ApiError as exc:
                 errors.append({"JobName": req["JobName"], "JobRunId": run_id,
                                "ErrorDetail": {"ErrorCode": exc.code, "ErrorMessage": exc.message}})
                 continue
@@ -232,8 +229,8 @@ class GlueJobs:
                 arguments.pop(reserved, None)
             arguments.setdefault("--JOB_NAME", name)
             arguments.update({"--JOB_ID": f"j_{name}", "--JOB_RUN_ID": run_id})
-            argv, env = glue_exec.command(job["Command"]["Name"], script, extra, arguments,
-                                          self.endpoint)
+            argv, env = self.runtime.command(job["Command"]["Name"], script, extra, arguments,
+                                             self.endpoint, self.region)
             with self.lock:
                 if run_id in self.stop_requested:
                     self._finish(run, "STOPPED")
@@ -360,66 +357,41 @@ class LogShipper:
                 log.exception("could not ship logs of %s", self.stream)
 
 
-def make_handler(jobs: GlueJobs):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def service(jobs: GlueJobs) -> http_api.Service:
+    """Glue's JSON protocol: the operation in X-Amz-Target, its input as the body."""
+    def handle(request: http_api.Request) -> dict:
+        target = request.header("X-Amz-Target")
+        operation = target.split(".", 1)[-1]
+        handler = getattr(jobs, operation, None) if target.startswith("AWSGlue.") \
+            and operation[:1].isupper() else None
+        if handler is None:
+            raise ApiError(400, "UnknownOperationException",
+                           f"{target or 'no X-Amz-Target'} is not supported by the local Glue "
+                           "service")
+        return handler(request.json())
+    return handle
 
-        def log_message(self, fmt, *args):
-            log.debug(fmt, *args)
 
-        def _reply(self, status: int, body: dict) -> None:
-            data = json.dumps(body, default=str).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("x-amzn-RequestId", secrets.token_hex(16))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self):
-            if self.path.rstrip("/") in ("", "/health"):
-                self._reply(200, {"status": "healthy", "jobs": len(jobs.jobs)})
-            else:
-                self._reply(404, {"__type": "UnknownOperationException", "message": self.path})
-
-        def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b"{}"
-            target = self.headers.get("X-Amz-Target", "")
-            operation = target.split(".", 1)[-1]
-            handler = getattr(jobs, operation, None) if target.startswith("AWSGlue.") \
-                and operation[:1].isupper() else None
-            if handler is None:
-                self._reply(400, {"__type": "UnknownOperationException",
-                                  "message": f"{target or 'no X-Amz-Target'} is not supported "
-                                             "by the local Glue service"})
-                return
-            try:
-                self._reply(200, handler(json.loads(raw or b"{}")))
-            except GlueError as exc:
-                self._reply(exc.status, {"__type": exc.code, "message": exc.message})
-            except (KeyError, ValueError) as exc:
-                self._reply(400, {"__type": "InvalidInputException", "message": repr(exc)})
-            except Exception as exc:  # noqa: BLE001
-                log.exception("%s failed", operation)
-                self._reply(500, {"__type": "InternalServiceException", "message": str(exc)})
-
-    return Handler
+def handler_class(jobs: GlueJobs):
+    return http_api.handler_class(service(jobs), lambda: {"status": "healthy",
+                                                          "jobs": len(jobs.jobs)},
+                                  "application/x-amz-json-1.1", "InvalidInputException")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--endpoint", required=True, help="the S3/Logs emulator")
+    parser.add_argument("--region", default=config.DEFAULT_REGION)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    jobs = GlueJobs(args.state_dir, args.endpoint)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(jobs))
-    server.daemon_threads = True
-    log.info("local Glue API on http://127.0.0.1:%d (S3 and logs at %s)", args.port, args.endpoint)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    server.serve_forever()
+    jobs = GlueJobs(args.state_dir, args.endpoint, args.region,
+                    glue_exec.Runtime.from_env(os.environ))
+    log.info("local Glue API on http://%s:%d (S3 and logs at %s)", args.host, args.port,
+             args.endpoint)
+    http_api.serve(args.host, args.port, handler_class(jobs))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ ports in a temporary home; prints numbers.
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import subprocess
 import sys
 import tempfile
@@ -17,9 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
-import boto3
-
-from devstack import airflow_api, bootstrap, emulator, paths, seed, stack
+from devstack.core import airflow_api, paths
+from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from devstack.provision import bootstrap, seed
+from devstack.runtime import stack
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 
@@ -31,8 +32,7 @@ def ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
-def upload_concurrently(paths_: list[Path], bucket: str) -> list[str]:
-    s3 = boto3.client("s3")
+def upload_concurrently(s3, paths_: list[Path], bucket: str) -> list[str]:
 
     def put(path: Path) -> str:
         key = f"streams/burst/{path.name}"
@@ -48,9 +48,9 @@ def glue_run_count(glue) -> int:
                for spec in config.GLUE_JOBS.values())
 
 
-def measure(title: str, settings: dict, airflow, glue, upload) -> None:
+def measure(title: str, cfg: StackConfig, settings: dict, airflow, glue, upload) -> None:
     """Uploads, waits until every file is decided and its runs finished; prints the figures."""
-    ledger = file_ledger.Ledger(boto3.resource("dynamodb").Table(
+    ledger = file_ledger.Ledger(cfg.resource("dynamodb").Table(
         config.file_tracker_table(str(settings["dynamodb_table_name"]))))
     runs_before = len(airflow_api.dag_runs(airflow, config.REALTIME_DAG_ID))
     glue_before = glue_run_count(glue)
@@ -74,16 +74,16 @@ def measure(title: str, settings: dict, airflow, glue, upload) -> None:
         print(f"  {run['dag_run_id'][-60:]:<60} {count:>5} " + " ".join(cells))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
     parser.add_argument("--burst", type=int, default=100, help="stream files uploaded at once")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace, base: StackConfig) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as home:
-        cfg = stack.StackConfig(home=Path(home), ministack_port=stack.free_port(),
-                                glue_port=stack.free_port(), mwaa_port=stack.free_port(),
-                                airflow_port=stack.free_port())
-        os.environ.update(emulator.aws_env(cfg.endpoint, cfg.region))
+        cfg = dataclasses.replace(base, home=Path(home), ministack_port=stack.free_port(),
+                                  glue_port=stack.free_port(), mwaa_port=stack.free_port(),
+                                  airflow_port=stack.free_port())
         try:
             first = stack.up(cfg)
             started = time.monotonic()
@@ -97,10 +97,11 @@ def main() -> None:
                   f"restart with state: {warm['all healthy']:.1f} s")
 
             settings = config.settings()
-            airflow = airflow_api.Airflow(cfg.airflow_url, stack.AIRFLOW_USER, cfg.password_file)
-            glue = boto3.client("glue", endpoint_url=cfg.glue_endpoint)
-            measure(f"sample ({args.data_dir.name}) upload -> all KPIs", settings, airflow,
-                    glue, lambda: seed.seed(args.data_dir, str(settings["raw_data_bucket"])))
+            airflow = airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file)
+            glue = cfg.client("glue")
+            measure(f"sample ({args.data_dir.name}) upload -> all KPIs", cfg, settings, airflow,
+                    glue, lambda: seed.seed(cfg.client("s3"), args.data_dir,
+                                            str(settings["raw_data_bucket"])))
             with tempfile.TemporaryDirectory(prefix="bench-burst-") as burst_dir:
                 subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"),
                                 burst_dir, "--streams", str(args.burst * 100), "--files",
@@ -108,11 +109,9 @@ def main() -> None:
                                check=True, stdout=subprocess.DEVNULL)
                 streams = sorted(Path(burst_dir, "streams").glob("*.csv"))
                 measure(f"burst of {len(streams)} stream files -> all archived with KPIs",
-                        settings, airflow, glue,
-                        lambda: upload_concurrently(streams, str(settings["raw_data_bucket"])))
+                        cfg, settings, airflow, glue,
+                        lambda: upload_concurrently(cfg.client("s3"), streams,
+                                                    str(settings["raw_data_bucket"])))
         finally:
             stack.down(cfg)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

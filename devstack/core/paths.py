@@ -1,11 +1,10 @@
 """Where the project's files, installed tools and runtime state live (all relative to the repo)."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GLUE_DIR = ROOT / "glue"
 JOBS_DIR = GLUE_DIR / "jobs"
 PACKAGE_DIR = GLUE_DIR / "music_streaming"
@@ -16,8 +15,6 @@ SAMPLE_DATA_DIR = ROOT / "scripts" / "sample_data"
 CACHE_DIR = ROOT / ".cache"
 JARS_DIR = CACHE_DIR / "jars"
 BUILD_DIR = CACHE_DIR / "build"
-STATE_DIR = Path(os.environ.get("MUSIC_STACK_HOME", ROOT / ".stack"))
 
 VENV_BIN = Path(sys.executable).parent
 MINISTACK_BIN = ROOT / ".venv-ministack" / "bin" / "ministack"
-MINISTACK_PYTHON = ROOT / ".venv-ministack" / "bin" / "python"

@@ -1,11 +1,9 @@
-"""The Docker-free local stack: MiniStack, the local Glue and MWAA APIs, and Airflow 3 (api-server,
-scheduler, dag-processor, triggerer; LocalExecutor on SQLite), all on 127.0.0.1.
+"""The Docker-free local stack as processes: MiniStack, the local Glue and MWAA APIs, and Airflow 3
+(api-server, scheduler, dag-processor, triggerer; LocalExecutor on SQLite), all on 127.0.0.1.
 
-    python -m devstack.stack up|down|status|env
-
-Ports come from MUSIC_STACK_{MINISTACK,GLUE,MWAA,AIRFLOW}_PORT (defaults 4566, 4580, 4590, 8080),
-state and logs live under MUSIC_STACK_HOME (default .stack/). ``up`` starts what is not running and
-waits until everything is healthy; it is safe to run twice.
+``up`` starts what is not running and waits until everything is healthy (safe to run twice);
+``down`` stops it; state and logs live under the configuration's home. The services are started as
+processes (``python -m devstack.services...``), never imported.
 """
 from __future__ import annotations
 
@@ -15,60 +13,14 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from devstack import emulator, paths
+from devstack.core import emulator, paths
+from devstack.core.stack_config import AIRFLOW_USER, EMULATOR_RETRIES, StackConfig
 from music_streaming import config
-
-
-@dataclass
-class StackConfig:
-    home: Path = field(default_factory=lambda: paths.STATE_DIR)
-    ministack_port: int = int(os.environ.get("MUSIC_STACK_MINISTACK_PORT", 4566))
-    glue_port: int = int(os.environ.get("MUSIC_STACK_GLUE_PORT", 4580))
-    mwaa_port: int = int(os.environ.get("MUSIC_STACK_MWAA_PORT", 4590))
-    airflow_port: int = int(os.environ.get("MUSIC_STACK_AIRFLOW_PORT", 8080))
-    region: str = str(config.DEFAULT_REGION)
-    # Local tuning of the DAGs: short retry delay, fast Glue polling.
-    retry_delay_seconds: int = int(os.environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS", 5))
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ministack_port}"
-
-    @property
-    def glue_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.glue_port}"
-
-    @property
-    def mwaa_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.mwaa_port}"
-
-    @property
-    def airflow_url(self) -> str:
-        return f"http://127.0.0.1:{self.airflow_port}"
-
-    @property
-    def airflow_home(self) -> Path:
-        return self.home / "airflow"
-
-    @property
-    def logs(self) -> Path:
-        return self.home / "logs"
-
-    @property
-    def password_file(self) -> Path:
-        return self.airflow_home / "simple_auth_manager_passwords.json.generated"
-
-
-AIRFLOW_USER = "admin"
-# Hooks retry with backoff over ~a minute, so an emulator restart delays a task instead of
-# spending its Airflow retries.
-CONNECTION_RETRIES = {"mode": "standard", "max_attempts": 10}
 
 
 def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
@@ -79,7 +31,7 @@ def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
         "password": emulator.LOCAL_SECRET_KEY,
         "extra": {"region_name": region, "endpoint_url": endpoint,
                   "service_config": {"glue": {"endpoint_url": glue_endpoint}},
-                  "config_kwargs": {"retries": CONNECTION_RETRIES}}})
+                  "config_kwargs": {"retries": EMULATOR_RETRIES}}})
 
 
 # Airflow settings both local stacks share (native here, Compose in docker-compose.yml; a test
@@ -89,7 +41,7 @@ AIRFLOW_SHARED_SETTINGS = {
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__CORE__PARALLELISM": "4",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
     "MUSIC_PIPELINE_GLUE_POLL_SECONDS": "1",
@@ -114,7 +66,7 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(paths.DAGS_DIR),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.airflow_url}/execution/",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{cfg.airflow_home / 'airflow.db'}",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devstack.airflow_sqlite.CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "devstack.services.airflow_sqlite.CONNECT_ARGS",
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(cfg.airflow_port),
         "AIRFLOW__API__BASE_URL": cfg.airflow_url,
@@ -153,8 +105,9 @@ def components(cfg: StackConfig) -> list[Component]:
                   emulator.ministack_env(cfg.ministack_port, cfg.home / "ministack"),
                   f"{cfg.endpoint}/_ministack/health"),
         Component("glue-api", cfg.glue_port,
-                  [python, "-m", "devstack.glue_service", "--port", str(cfg.glue_port),
-                   "--state-dir", str(cfg.home / "glue"), "--endpoint", cfg.endpoint],
+                  [python, "-m", "devstack.services.glue_service", "--port", str(cfg.glue_port),
+                   "--state-dir", str(cfg.home / "glue"), "--endpoint", cfg.endpoint,
+                   "--region", cfg.region],
                   aws, f"{cfg.glue_endpoint}/health"),
         Component("airflow-api-server", cfg.airflow_port, [airflow, "api-server"], af_env,
                   f"{cfg.airflow_url}/api/v2/monitor/health"),
@@ -164,12 +117,24 @@ def components(cfg: StackConfig) -> list[Component]:
         Component("airflow-triggerer", None, [airflow, "triggerer", "--skip-serve-logs"], af_env,
                   None),
         Component("mwaa-api", cfg.mwaa_port,
-                  [python, "-m", "devstack.mwaa_service", "--port", str(cfg.mwaa_port),
+                  [python, "-m", "devstack.services.mwaa_service", "--port", str(cfg.mwaa_port),
                    "--environment", config.MWAA_ENVIRONMENT_NAME,
                    "--airflow-url", cfg.airflow_url, "--airflow-user", AIRFLOW_USER,
                    "--airflow-password-file", str(cfg.password_file), "--airflow-cli", airflow],
                   {**af_env, "PYTHONPATH": aws["PYTHONPATH"]}, f"{cfg.mwaa_endpoint}/health"),
     ]
+
+
+def component(cfg: StackConfig, name: str) -> Component:
+    return next(c for c in components(cfg) if c.name == name)
+
+
+def start_and_wait(part: Component, cfg: StackConfig, timeout: float = 60) -> float:
+    """Starts one component unless it runs; seconds until its health URL answers."""
+    if pid_of(part, cfg) is None:
+        say(f"{part.name}: starting" + (f" on port {part.port}" if part.port else ""))
+        start(part, cfg)
+    return wait_for(part.name, lambda: http_ok(part.health_url), timeout, part, cfg)
 
 
 def free_port() -> int:
@@ -225,6 +190,7 @@ def start(component: Component, cfg: StackConfig) -> int:
 
 def wait_for(what: str, check, timeout: float, component: Component | None = None,
              cfg: StackConfig | None = None) -> float:
+    """Seconds until ``check()`` holds; fails early, with its log, if ``component`` exits."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if check():
@@ -240,9 +206,8 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def up(cfg: StackConfig | None = None) -> dict[str, float]:
+def up(cfg: StackConfig) -> dict[str, float]:
     """Starts every component that is not running; returns seconds to healthy per stage."""
-    cfg = cfg or StackConfig()
     timings: dict[str, float] = {}
     started = time.monotonic()
     parts = {c.name: c for c in components(cfg)}
@@ -262,46 +227,43 @@ def up(cfg: StackConfig | None = None) -> dict[str, float]:
             say(f"{name}: starting" + (f" on port {component.port}" if component.port else ""))
             start(component, cfg)
     for name in ("ministack", "glue-api"):
-        component = parts[name]
-        timings[name] = wait_for(name, lambda c=component: http_ok(c.health_url), 60, component,
-                                 cfg)
+        timings[name] = start_and_wait(parts[name], cfg)
         say(f"{name}: healthy")
     timings["airflow"] = wait_for("airflow", lambda: airflow_components_healthy(cfg), 120,
                                   parts["airflow-api-server"], cfg)
     # The first task after the api-server starts loses ~10 s unless this is called once.
     http_ok(f"{cfg.airflow_url}/execution/health")
     say("airflow: api-server, scheduler, dag-processor, triggerer healthy")
-    mwaa = parts["mwaa-api"]
-    if pid_of(mwaa, cfg) is None:
-        say(f"mwaa-api: starting on port {mwaa.port}")
-        start(mwaa, cfg)
-    timings["mwaa-api"] = wait_for("mwaa-api", lambda: http_ok(mwaa.health_url), 30, mwaa, cfg)
+    timings["mwaa-api"] = start_and_wait(parts["mwaa-api"], cfg, 30)
     say("mwaa-api: healthy")
     timings["all healthy"] = time.monotonic() - started
     return timings
 
 
-def down(cfg: StackConfig | None = None) -> None:
-    cfg = cfg or StackConfig()
+def down(cfg: StackConfig) -> None:
     for component in reversed(components(cfg)):
-        pid = pid_of(component, cfg)
-        if pid is None:
-            continue
-        say(f"{component.name}: stopping (pid {pid})")
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except OSError:
-            pass
-        deadline = time.monotonic() + 20
-        while pid_of(component, cfg) is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if pid_of(component, cfg) is not None:
-            os.killpg(pid, signal.SIGKILL)
-        component.pid_file(cfg).unlink(missing_ok=True)
+        stop(component, cfg)
 
 
-def status(cfg: StackConfig | None = None) -> list[dict]:
-    cfg = cfg or StackConfig()
+def stop(component: Component, cfg: StackConfig) -> None:
+    """SIGTERM to the component's process group, SIGKILL after 20 s."""
+    pid = pid_of(component, cfg)
+    if pid is None:
+        return
+    say(f"{component.name}: stopping (pid {pid})")
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except OSError:
+        pass
+    deadline = time.monotonic() + 20
+    while pid_of(component, cfg) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_of(component, cfg) is not None:
+        os.killpg(pid, signal.SIGKILL)
+    component.pid_file(cfg).unlink(missing_ok=True)
+
+
+def status(cfg: StackConfig) -> list[dict]:
     rows = []
     for component in components(cfg):
         pid = pid_of(component, cfg)
@@ -312,60 +274,3 @@ def status(cfg: StackConfig | None = None) -> list[dict]:
                      if component.log_file(cfg).is_relative_to(paths.ROOT)
                      else str(component.log_file(cfg))})
     return rows
-
-
-def ledger_report(cfg: StackConfig, settings: dict | None = None) -> str:
-    """Files per ledger state, every ignored upload with its reason, every file not yet decided."""
-    import boto3
-
-    from music_streaming import ledger as file_ledger
-
-    settings = config.settings(settings)
-    table = boto3.resource("dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region,
-                           aws_access_key_id=emulator.LOCAL_ACCESS_KEY,
-                           aws_secret_access_key=emulator.LOCAL_SECRET_KEY).Table(
-        config.file_tracker_table(str(settings["dynamodb_table_name"])))
-    ledger = file_ledger.Ledger(table)
-    by_state = {state: ledger.in_state(state) for state in file_ledger.STATES}
-    lines = ["file ledger: " + ", ".join(f"{s} {len(i)}" for s, i in by_state.items())]
-    for item in by_state[file_ledger.IGNORED]:
-        lines.append(f"  ignored  s3://{item['bucket']}/{item['key']}: {item.get('reason')}")
-    for state, items in by_state.items():
-        if state not in file_ledger.TERMINAL:
-            lines += [f"  {state.lower():<8} s3://{i['bucket']}/{i['key']} (batch "
-                      f"{i.get('batch_id', '-')}, since {i['updated_at']})" for i in items]
-    return "\n".join(lines)
-
-
-def main() -> int:
-    command = sys.argv[1] if len(sys.argv) > 1 else "status"
-    cfg = StackConfig()
-    if command == "up":
-        timings = up(cfg)
-        from devstack import bootstrap
-        say("bootstrap: " + json.dumps(bootstrap.bootstrap_stack(cfg)))
-        say(f"stack up in {timings['all healthy']:.1f} s; Airflow UI {cfg.airflow_url} "
-            f"(user {AIRFLOW_USER}, password in {cfg.password_file})")
-    elif command == "down":
-        down(cfg)
-    elif command == "env":  # eval "$(scripts/stack-env)": point the AWS CLI/SDKs at the stack
-        for key, value in emulator.aws_env(cfg.endpoint, cfg.region).items():
-            say(f"export {key}={value}")
-    elif command == "status":
-        rows = status(cfg)
-        widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in rows[0]}
-        say("  ".join(k.ljust(w) for k, w in widths.items()))
-        for row in rows:
-            say("  ".join(str(row[k]).ljust(w) for k, w in widths.items()))
-        if rows[0]["state"] == "up":  # the emulator answers: what the file ledger holds
-            say("")
-            say(ledger_report(cfg))
-        return 0 if all(r["state"] == "up" for r in rows) else 3
-    else:
-        say("usage: python -m devstack.stack up|down|status|env")
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

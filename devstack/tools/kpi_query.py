@@ -5,10 +5,10 @@ import argparse
 import json
 from decimal import Decimal
 
-import boto3
 from boto3.dynamodb.conditions import Attr, Key
 
-from music_streaming import config, dynamo_items
+from devstack.core.stack_config import StackConfig
+from music_streaming import aws, config, dynamo_items
 
 
 def fetch(table, date: str | None, genre: str | None) -> list[dict]:
@@ -20,14 +20,7 @@ def fetch(table, date: str | None, genre: str | None) -> list[dict]:
         kwargs = {}
     if genre and not date:
         kwargs["FilterExpression"] = Attr("genre").eq(genre)
-    call = table.query if date else table.scan
-    items = []
-    while True:
-        page = call(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return aws.all_items(table.query if date else table.scan, **kwargs)
 
 
 def _plain(value):
@@ -79,20 +72,23 @@ def render(items: list[dict]) -> str:
     return "\n\n".join(out) if out else "no KPIs found"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", help="YYYY-MM-DD")
     parser.add_argument("--genre")
     parser.add_argument("--json", action="store_true", help="one JSON object per KPI item")
     parser.add_argument("--table", default=config.VARIABLE_DEFAULTS["dynamodb_table_name"])
-    args = parser.parse_args()
-    items = fetch(boto3.resource("dynamodb").Table(args.table), args.date, args.genre)
+    parser.add_argument("--aws", action="store_true",
+                        help="read the table in AWS (default credential chain), not the local stack")
+
+
+def run(args: argparse.Namespace, cfg: StackConfig) -> int:
+    import boto3
+
+    dynamodb = boto3.resource("dynamodb") if args.aws else cfg.resource("dynamodb")
+    items = fetch(dynamodb.Table(args.table), args.date, args.genre)
     if args.json:
         for item in sorted(items, key=lambda i: (i["date"], i["pk"], i["sk"])):
             print(json.dumps({k: _plain(v) for k, v in sorted(item.items())}, ensure_ascii=False))
     else:
         print(render(items))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

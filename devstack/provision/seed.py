@@ -1,20 +1,18 @@
 """Uploads every CSV under a directory to the raw bucket, keys relative to the directory
-(``DIR/streams/a.csv`` -> ``streams/a.csv``), on whatever endpoint AWS_ENDPOINT_URL names."""
+(``DIR/streams/a.csv`` -> ``streams/a.csv``)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-import boto3
-
-from devstack import paths
+from devstack.core import paths
+from devstack.core.stack_config import StackConfig
 from music_streaming import config, datasets
 from music_streaming import ledger as file_ledger
 
 
-def seed(directory: Path, bucket: str) -> list[str]:
+def seed(s3, directory: Path, bucket: str) -> list[str]:
     """Uploads the CSVs; returns the file-ledger ids of the versions uploaded."""
-    s3 = boto3.client("s3")
     uploaded = []
     for path in sorted(directory.rglob("*.csv")):
         key = path.relative_to(directory).as_posix()
@@ -29,14 +27,12 @@ def seed(directory: Path, bucket: str) -> list[str]:
     return uploaded
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
     parser.add_argument("--bucket", default=config.VARIABLE_DEFAULTS["raw_data_bucket"])
-    args = parser.parse_args()
-    if not seed(args.directory, args.bucket):
+
+
+def run(args: argparse.Namespace, cfg: StackConfig) -> int:
+    if not seed(cfg.client("s3"), args.directory, args.bucket):
         raise SystemExit(f"no CSV files under {args.directory}/{{streams,songs,users}}/")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

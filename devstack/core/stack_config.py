@@ -1,0 +1,94 @@
+"""The local stack's one configuration: where it lives, its ports, its region and Airflow user.
+
+Read from the environment once, by the CLI (``StackConfig.from_env``), then passed down; AWS
+clients for the stack are built from it (``client``/``resource``), never from a mutated
+``os.environ``.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import boto3
+from botocore.config import Config
+
+from devstack.core import emulator, paths
+from music_streaming import config
+
+AIRFLOW_USER = "admin"
+# Calls to the emulator wait out a restart (backoff over ~a minute) instead of failing.
+EMULATOR_RETRIES = {"mode": "standard", "max_attempts": 10}
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    home: Path = paths.ROOT / ".stack"
+    ministack_port: int = 4566
+    glue_port: int = 4580
+    mwaa_port: int = 4590
+    airflow_port: int = 8080
+    region: str = config.DEFAULT_REGION
+    # Local tuning of the DAGs: a short retry delay.
+    retry_delay_seconds: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackConfig":
+        """MUSIC_STACK_HOME and MUSIC_STACK_{MINISTACK,GLUE,MWAA,AIRFLOW}_PORT override the
+        defaults (state under .stack/, ports 4566, 4580, 4590, 8080)."""
+        default = cls()
+        return cls(
+            home=Path(environ.get("MUSIC_STACK_HOME", default.home)),
+            ministack_port=int(environ.get("MUSIC_STACK_MINISTACK_PORT", default.ministack_port)),
+            glue_port=int(environ.get("MUSIC_STACK_GLUE_PORT", default.glue_port)),
+            mwaa_port=int(environ.get("MUSIC_STACK_MWAA_PORT", default.mwaa_port)),
+            airflow_port=int(environ.get("MUSIC_STACK_AIRFLOW_PORT", default.airflow_port)),
+            retry_delay_seconds=int(environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS",
+                                                default.retry_delay_seconds)))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ministack_port}"
+
+    @property
+    def glue_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.glue_port}"
+
+    @property
+    def mwaa_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.mwaa_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def password_file(self) -> Path:
+        return self.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+    def aws_env(self) -> dict[str, str]:
+        """For child processes and the AWS CLI: the emulator, with placeholder keys."""
+        return emulator.aws_env(self.endpoint, self.region)
+
+    def client(self, service: str):
+        """A boto3 client of the stack (Glue and MWAA at the local APIs, the rest at MiniStack)."""
+        endpoint = {"glue": self.glue_endpoint, "mwaa": self.mwaa_endpoint}.get(
+            service, self.endpoint)
+        return boto3.client(service, endpoint_url=endpoint, **self._session_arguments())
+
+    def resource(self, service: str):
+        return boto3.resource(service, endpoint_url=self.endpoint, **self._session_arguments())
+
+    def _session_arguments(self) -> dict:
+        return {"region_name": self.region, "aws_access_key_id": emulator.LOCAL_ACCESS_KEY,
+                "aws_secret_access_key": emulator.LOCAL_SECRET_KEY,
+                "config": Config(retries=EMULATOR_RETRIES)}

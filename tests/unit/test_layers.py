@@ -1,0 +1,76 @@
+"""The layers of devstack/ and the package, as docs/architecture.md states them: nothing imports
+upward, no import cycle (imports inside functions included)."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# A module's layer may import the layers listed (and itself); music_streaming imports nothing here.
+ALLOWED = {
+    "music_streaming": set(),
+    "devstack": set(),  # the package docstring only
+    "devstack.core": {"music_streaming"},
+    "devstack.services": {"music_streaming", "devstack.core"},
+    "devstack.provision": {"music_streaming", "devstack.core"},
+    "devstack.runtime": {"music_streaming", "devstack.core"},
+    "devstack.tools": {"music_streaming", "devstack.core", "devstack.provision",
+                       "devstack.runtime"},
+    "devstack.cli": {"music_streaming", "devstack.core", "devstack.provision", "devstack.runtime",
+                     "devstack.tools"},
+    "devstack.__main__": {"devstack.cli"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT / "glue" if "glue" in path.parts else ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    files = list((ROOT / "devstack").rglob("*.py")) + list((ROOT / "glue" / "music_streaming").rglob("*.py"))
+    return {module_name(p): p for p in files if "__pycache__" not in p.parts}
+
+
+def imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
+    known = modules()
+    return {name for name in found if name in known}
+
+
+def layer(module: str) -> str:
+    return next(name for name in sorted(ALLOWED, key=len, reverse=True)
+                if module == name or module.startswith(name + "."))
+
+
+@pytest.mark.parametrize("module", sorted(modules()))
+def test_imports_only_from_its_own_or_lower_layers(module):
+    own = layer(module)
+    for target in imports(modules()[module]):
+        assert layer(target) in ALLOWED[own] | {own}, f"{module} imports {target} (upward)"
+
+
+def test_no_import_cycle():
+    graph = {name: {t for t in imports(path) if t != name and not name.startswith(t + ".")}
+             for name, path in modules().items()}
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for target in graph.get(node, ()):
+            if state.get(target) == "open":
+                raise AssertionError("import cycle: " + " -> ".join(trail + [node, target]))
+            if target not in state:
+                visit(target, trail + [node])
+        state[node] = "done"
+
+    for name in graph:
+        if name not in state:
+            visit(name, [])
