@@ -1,5 +1,6 @@
 """One entry for the local stack's commands: ``python -m devstack COMMAND`` (the scripts/ wrappers
 call it). The environment is read here, once (``StackConfig.from_env``), and passed down."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,10 @@ from devstack.tools import bench_kpis, bench_stack, demo, kpi_query, ledger_repo
 def up(args: argparse.Namespace, cfg: StackConfig) -> int:
     timings = stack.up(cfg)
     stack.say("bootstrap: " + json.dumps(bootstrap.bootstrap_stack(cfg)))
-    stack.say(f"stack up in {timings['all healthy']:.1f} s; Airflow UI {cfg.airflow_url} "
-              f"(user {AIRFLOW_USER}, password in {cfg.password_file})")
+    stack.say(
+        f"stack up in {timings['all healthy']:.1f} s; Airflow UI {cfg.airflow_url} "
+        f"(user {AIRFLOW_USER}, password in {cfg.password_file})"
+    )
     return 0
 
 
@@ -55,31 +58,46 @@ def _bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mwaa-endpoint", help="the local MWAA API the Lambda calls")
 
 
-Command = tuple[str, Callable[[argparse.ArgumentParser], None] | None,
-                Callable[[argparse.Namespace, StackConfig], int]]
+Command = tuple[
+    str,
+    Callable[[argparse.ArgumentParser], None] | None,
+    Callable[[argparse.Namespace, StackConfig], int],
+]
 COMMANDS: dict[str, Command] = {
     "up": ("start the stack (idempotent) and apply the bootstrap", None, up),
     "down": ("stop the stack (state is kept)", None, down),
     "status": ("components, ports, logs and the file ledger", None, status),
     "env": ("export lines that point the AWS CLI at the stack", None, env),
-    "demo": ("the main job: up, upload a data directory, follow it, print the KPIs",
-             demo.add_arguments, demo.run),
+    "demo": (
+        "the main job: up, upload a data directory, follow it, print the KPIs",
+        demo.add_arguments,
+        demo.run,
+    ),
     "seed": ("upload a directory's CSVs to the raw bucket", seed.add_arguments, seed.run),
     "kpis": ("print the KPIs in DynamoDB", kpi_query.add_arguments, kpi_query.run),
-    "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments,
-               deploy.run),
-    "bootstrap": ("one bootstrap part, for the Compose stack's containers",
-                  _bootstrap_arguments, bootstrap_part),
-    "bench-kpis": ("KPI computation: Spark against DuckDB", bench_kpis.add_arguments,
-                   bench_kpis.run),
-    "bench-stack": ("the local stack: start, sample upload, a burst",
-                    bench_stack.add_arguments, bench_stack.run),
+    "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments, deploy.run),
+    "bootstrap": (
+        "one bootstrap part, for the Compose stack's containers",
+        _bootstrap_arguments,
+        bootstrap_part,
+    ),
+    "bench-kpis": (
+        "KPI computation: Spark against DuckDB",
+        bench_kpis.add_arguments,
+        bench_kpis.run,
+    ),
+    "bench-stack": (
+        "the local stack: start, sample upload, a burst",
+        bench_stack.add_arguments,
+        bench_stack.run,
+    ),
 }
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m devstack",
-                                   description="The local stack's commands.")
+    root = argparse.ArgumentParser(
+        prog="python -m devstack", description="The local stack's commands."
+    )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, _run) in COMMANDS.items():
         sub = commands.add_parser(name, help=help_text, description=help_text)
@@ -91,4 +109,3 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     return COMMANDS[args.command][2](args, StackConfig.from_env(os.environ))
-

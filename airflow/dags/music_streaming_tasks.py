@@ -2,6 +2,7 @@
 callables of their non-Glue tasks. Variables are read at run time (templates or inside callables),
 never when the DAG file is parsed.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,12 @@ def processing_date_for(dag_run) -> str:
 
 
 # Shared by every GlueJobOperator: connection, region, job logs in the task log, poll interval.
-GLUE_OPERATOR_ARGS = {"aws_conn_id": AWS_CONN_ID, "region_name": var("aws_region"),
-                      "verbose": True, "job_poll_interval": GLUE_POLL_SECONDS}
+GLUE_OPERATOR_ARGS = {
+    "aws_conn_id": AWS_CONN_ID,
+    "region_name": var("aws_region"),
+    "verbose": True,
+    "job_poll_interval": GLUE_POLL_SECONDS,
+}
 MACROS = {"batch_id_for": batch_id_for, "processing_date_for": processing_date_for}
 BATCH_ID = "{{ batch_id_for(dag_run) }}"
 PROCESSING_DATE = "{{ processing_date_for(dag_run) }}"
@@ -63,7 +68,8 @@ def default_args(retries: int = 2) -> dict:
     notify = SmtpNotifier(
         to="{{ var.json.get('notification_emails', %s) | join(',') }}"
         % json.dumps(config.VARIABLE_DEFAULTS["notification_emails"]),
-        subject="[music-streaming] {{ ti.dag_id }}.{{ ti.task_id }} failed ({{ run_id }})")
+        subject="[music-streaming] {{ ti.dag_id }}.{{ ti.task_id }} failed ({{ run_id }})",
+    )
     return {
         "owner": str(config.VARIABLE_DEFAULTS["dag_owner"]),
         "retries": retries,
@@ -95,13 +101,17 @@ def validation_args(raw_bucket_template: str, files_template: str) -> dict:
 def etl_args(task_type: str, raw_bucket_template: str) -> dict:
     """Templates of every EtlArgs field (a field without one fails at parse time)."""
     templates = {
-        "JOB_NAME": var("etl_job_name"), "task_type": task_type, "batch_id": BATCH_ID,
-        "processing_date": PROCESSING_DATE, "raw_data_bucket": raw_bucket_template,
-        "processed_bucket": var("processed_bucket"), "archive_bucket": var("archive_bucket"),
-        "dynamodb_table_name": var("dynamodb_table_name"), "aws_region": var("aws_region"),
+        "JOB_NAME": var("etl_job_name"),
+        "task_type": task_type,
+        "batch_id": BATCH_ID,
+        "processing_date": PROCESSING_DATE,
+        "raw_data_bucket": raw_bucket_template,
+        "processed_bucket": var("processed_bucket"),
+        "archive_bucket": var("archive_bucket"),
+        "dynamodb_table_name": var("dynamodb_table_name"),
+        "aws_region": var("aws_region"),
     }
-    return {f"--{name}": templates[name] for name in
-            [*EtlArgs.required(), *EtlArgs.optional()]}
+    return {f"--{name}": templates[name] for name in [*EtlArgs.required(), *EtlArgs.optional()]}
 
 
 # ------------------------------------------------------------------------- the file ledger
@@ -114,8 +124,16 @@ def _ledger(table_name: str):
     return file_ledger.Ledger(table)
 
 
-def claim_realtime_batch(ti, raw_bucket: str, table_name: str, batch_id: str, first_files: str,
-                         limit: str, on_claimed: str, on_empty: str) -> str:
+def claim_realtime_batch(
+    ti,
+    raw_bucket: str,
+    table_name: str,
+    batch_id: str,
+    first_files: str,
+    limit: str,
+    on_claimed: str,
+    on_empty: str,
+) -> str:
     """Claims the triggering files and every other pending one (up to ``limit``) for this run.
 
     Drops the "run waiting" flag first: an upload from now on triggers the next run. Records any
@@ -127,8 +145,9 @@ def claim_realtime_batch(ti, raw_bucket: str, table_name: str, batch_id: str, fi
     ledger.release_run_request()
     swept = file_ledger.discover(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), ledger, raw_bucket)
     if swept:
-        log.warning("recorded %d upload(s) no event reported: %s", len(swept),
-                    [v.key for v in swept])
+        log.warning(
+            "recorded %d upload(s) no event reported: %s", len(swept), [v.key for v in swept]
+        )
     claimed = ledger.claim(batch_id, int(limit), json.loads(first_files or "[]"))
     files = [i["file_key"] for i in claimed]
     ti.xcom_push(key="files_json", value=json.dumps(files))
@@ -148,8 +167,9 @@ def request_next_batch(raw_bucket: str, table_name: str, run_id: str) -> dict | 
     if not pending:
         return False
     oldest = pending[0]
-    batch_id = layout.batch_id_for(raw_bucket, oldest["key"], datetime.now(timezone.utc)
-                                   .strftime("%Y%m%dT%H%M%S%fZ"))
+    batch_id = layout.batch_id_for(
+        raw_bucket, oldest["key"], datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    )
     if not ledger.request_run(batch_id, config.RUN_REQUEST_STALE_SECONDS):
         log.info("%d file(s) pending; a run is already waiting for them", len(pending))
         return False
@@ -178,8 +198,12 @@ def log_validation_failure(processed_bucket: str, batch_id: str) -> dict:
     report = read_validation_report(processed_bucket, batch_id)
     for entry in report["files"]:
         if entry["status"] != "valid":
-            log.error("invalid file %s: %s; quarantined to %s", entry["key"],
-                      "; ".join(entry["errors"]), entry.get("quarantined_to"))
+            log.error(
+                "invalid file %s: %s; quarantined to %s",
+                entry["key"],
+                "; ".join(entry["errors"]),
+                entry.get("quarantined_to"),
+            )
     return {"batch_id": batch_id, "invalid_files": report["invalid_files"]}
 
 
@@ -216,8 +240,11 @@ def cleanup_s3_scripts(scripts_bucket: str) -> list[str]:
     """Removes files under the scripts prefix that no pipeline Glue job uses any more."""
     in_use = {_split_s3_url(u) for urls in _glue_job_artifacts().values() for u in urls}
     hook = S3Hook(aws_conn_id=AWS_CONN_ID)
-    stale = [k for k in hook.list_keys(bucket_name=scripts_bucket, prefix=config.SCRIPTS_PREFIX)
-             if (scripts_bucket, k) not in in_use]
+    stale = [
+        k
+        for k in hook.list_keys(bucket_name=scripts_bucket, prefix=config.SCRIPTS_PREFIX)
+        if (scripts_bucket, k) not in in_use
+    ]
     if stale:
         hook.delete_objects(bucket=scripts_bucket, keys=stale)
     log.info("removed %d stale script(s): %s", len(stale), stale)
@@ -229,10 +256,20 @@ def init_s3_structure(processed_bucket: str) -> dict:
     from airflow.sdk import Variable
 
     hook = S3Hook(aws_conn_id=AWS_CONN_ID)
-    missing = [b for b in (Variable.get(s, default=config.VARIABLE_DEFAULTS[s]) for s in
-                           ("raw_data_bucket", "processed_bucket", "archive_bucket",
-                            "quarantine_bucket", "scripts_bucket"))
-               if not hook.check_for_bucket(b)]
+    missing = [
+        b
+        for b in (
+            Variable.get(s, default=config.VARIABLE_DEFAULTS[s])
+            for s in (
+                "raw_data_bucket",
+                "processed_bucket",
+                "archive_bucket",
+                "quarantine_bucket",
+                "scripts_bucket",
+            )
+        )
+        if not hook.check_for_bucket(b)
+    ]
     if missing:
         raise RuntimeError(f"missing buckets (deploy the stack first): {missing}")
     created = False
@@ -248,8 +285,12 @@ def verify_glue_scripts() -> dict:
 
     hook = S3Hook(aws_conn_id=AWS_CONN_ID)
     artifacts = _glue_job_artifacts()
-    missing = [u for urls in artifacts.values() for u in urls
-               if not hook.check_for_key(*reversed(_split_s3_url(u)))]
+    missing = [
+        u
+        for urls in artifacts.values()
+        for u in urls
+        if not hook.check_for_key(*reversed(_split_s3_url(u)))
+    ]
     if missing:
         raise AirflowException(f"Glue artifacts missing in S3: {missing}")
     return artifacts
@@ -272,16 +313,20 @@ def _pending(raw_bucket: str, table_name: str, dataset_names, min_age_minutes: s
     age = float(min_age_minutes) * 60
     file_ledger.discover(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), ledger, raw_bucket, age)
     cutoff = file_ledger.uploaded_at(datetime.now(timezone.utc) - timedelta(seconds=age))
-    return [i["file_key"] for i in ledger.in_state(file_ledger.RECEIVED, raw_bucket)
-            if i["dataset"] in dataset_names and i["uploaded_at"] <= cutoff]
+    return [
+        i["file_key"]
+        for i in ledger.in_state(file_ledger.RECEIVED, raw_bucket)
+        if i["dataset"] in dataset_names and i["uploaded_at"] <= cutoff
+    ]
 
 
 def check_for_new_streams(raw_bucket: str, table_name: str, min_age_minutes: str) -> list[str]:
     return _pending(raw_bucket, table_name, [datasets.STREAMS], min_age_minutes)
 
 
-def check_reference_data_updates(raw_bucket: str, table_name: str,
-                                 min_age_minutes: str) -> list[str]:
+def check_reference_data_updates(
+    raw_bucket: str, table_name: str, min_age_minutes: str
+) -> list[str]:
     return _pending(raw_bucket, table_name, [datasets.SONGS, datasets.USERS], min_age_minutes)
 
 
@@ -294,8 +339,9 @@ def prepare_data_for_processing(ti, table_name: str, batch_id: str, limit: str) 
     new_streams = ti.xcom_pull(task_ids="check_for_new_streams") or []
     reference_updates = ti.xcom_pull(task_ids="check_reference_data_updates") or []
     candidates = sorted(set(new_streams) | set(reference_updates))
-    claimed = [i["file_key"] for i in _ledger(table_name).claim(batch_id, int(limit), [],
-                                                                 candidates)]
+    claimed = [
+        i["file_key"] for i in _ledger(table_name).claim(batch_id, int(limit), [], candidates)
+    ]
     if not claimed:
         raise AirflowSkipException("no new files: nothing to process today")
     ti.xcom_push(key="files_json", value=json.dumps(claimed))
@@ -338,12 +384,19 @@ def update_processed_files(processed_bucket: str, batch_id: str, attempts: int =
         for file_id in summary["files"]:  # s3://bucket/key#version: a re-upload is new
             state["processed"][file_id] = {"batch_id": batch_id}
         try:
-            client.put_object(Bucket=processed_bucket, Key=config.STATE_KEY, IfMatch=etag,
-                              Body=json.dumps(state, indent=1, sort_keys=True).encode(),
-                              ContentType="application/json")
+            client.put_object(
+                Bucket=processed_bucket,
+                Key=config.STATE_KEY,
+                IfMatch=etag,
+                Body=json.dumps(state, indent=1, sort_keys=True).encode(),
+                ContentType="application/json",
+            )
             return len(summary["files"])
         except client.exceptions.ClientError as exc:
-            if exc.response["Error"]["Code"] not in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if exc.response["Error"]["Code"] not in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
                 raise
             log.warning("processed_streams.json changed while updating it; retrying")
     raise RuntimeError(f"could not update {config.STATE_KEY} after {attempts} attempts")

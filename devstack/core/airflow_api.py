@@ -1,5 +1,6 @@
 """A small client of the Airflow 3 REST API (token from /auth/token, renewed when refused), used
 by the local MWAA API, the bootstrap, the run command, the benchmark and the end-to-end tests."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ class Airflow:
 
     def _login(self) -> str:
         body = json.dumps({"username": self.user, "password": self._password()}).encode()
-        request = urllib.request.Request(f"{self.url}/auth/token", data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.url}/auth/token",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as reply:
             return json.loads(reply.read())["access_token"]
 
@@ -41,8 +46,12 @@ class Airflow:
                 if self.token is None or attempt:
                     self.token = self._login()
                 token = self.token
-            request = urllib.request.Request(url, data=data, method=method.upper(), headers={
-                "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            request = urllib.request.Request(
+                url,
+                data=data,
+                method=method.upper(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             try:
                 with urllib.request.urlopen(request, timeout=60) as reply:
                     return reply.status, _json_or_text(reply.read())
@@ -60,11 +69,10 @@ def _json_or_text(data: bytes):
         return {"text": data.decode(errors="replace")}
 
 
-
-
 def dag_runs(airflow: Airflow, dag_id: str, limit: int = 100) -> list[dict]:
-    status, reply = airflow.call("GET", f"/dags/{dag_id}/dagRuns", {"order_by": "-run_after",
-                                                                    "limit": limit}, None)
+    status, reply = airflow.call(
+        "GET", f"/dags/{dag_id}/dagRuns", {"order_by": "-run_after", "limit": limit}, None
+    )
     if status != 200:
         raise RuntimeError(f"listing runs of {dag_id}: {status} {reply}")
     return reply["dag_runs"]
@@ -72,8 +80,9 @@ def dag_runs(airflow: Airflow, dag_id: str, limit: int = 100) -> list[dict]:
 
 def task_instances(airflow: Airflow, dag_id: str, run_id: str) -> list[dict]:
     quoted = urllib.parse.quote(run_id, safe="")
-    status, reply = airflow.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances",
-                                 None, None)
+    status, reply = airflow.call(
+        "GET", f"/dags/{dag_id}/dagRuns/{quoted}/taskInstances", None, None
+    )
     if status != 200:
         raise RuntimeError(f"task instances of {run_id}: {status} {reply}")
     return reply["task_instances"]
@@ -110,12 +119,12 @@ def wait_for_files(ledger, file_ids: list[str], timeout: float = 900, report=Non
         if all(i and i["state"] in file_ledger.TERMINAL for i in items):
             return items
         time.sleep(1)
-    raise TimeoutError(f"files not decided after {timeout:.0f} s: "
-                       f"{ {k: v for k, v in seen.items()} }")
+    raise TimeoutError(f"files not decided after {timeout:.0f} s: {seen}")
 
 
-def wait_for_batches(airflow: Airflow, dag_id: str, items: list[dict],
-                     timeout: float = 300) -> list[dict]:
+def wait_for_batches(
+    airflow: Airflow, dag_id: str, items: list[dict], timeout: float = 300
+) -> list[dict]:
     """The finished DAG runs of the batches that hold these ledger items (run id = batch id)."""
     batch_ids = sorted({i["batch_id"] for i in items if i.get("batch_id")})
     return [wait_for_run(airflow, dag_id, b, timeout) for b in batch_ids]

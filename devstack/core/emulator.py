@@ -1,5 +1,6 @@
 """MiniStack, the AWS API emulator of the native stack: its settings and the environment that
 points SDKs at it. (Started and stopped as a component of ``devstack.runtime.stack``.)"""
+
 from __future__ import annotations
 
 import os
@@ -13,17 +14,28 @@ STATE_SUBDIRS = ("tmp", "state", "s3")
 
 def aws_env(endpoint: str, region: str) -> dict[str, str]:
     """Environment that points boto3, the AWS CLI and Spark jobs at a local endpoint."""
-    return {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY, "AWS_DEFAULT_REGION": region,
-            "AWS_REGION": region}
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
 
 
 def ministack_env(port: int, state_dir: Path) -> dict[str, str]:
     """MiniStack's settings: loopback only, state (S3 objects included) kept under state_dir."""
-    return {**os.environ, "GATEWAY_PORT": str(port), "BIND_HOST": "127.0.0.1",
-            "TMPDIR": str(state_dir / "tmp"), "PERSIST_STATE": "1",
-            "STATE_DIR": str(state_dir / "state"), "S3_PERSIST": "1",
-            "S3_DATA_DIR": str(state_dir / "s3"), "LOG_LEVEL": "WARNING"}
+    return {
+        **os.environ,
+        "GATEWAY_PORT": str(port),
+        "BIND_HOST": "127.0.0.1",
+        "TMPDIR": str(state_dir / "tmp"),
+        "PERSIST_STATE": "1",
+        "STATE_DIR": str(state_dir / "state"),
+        "S3_PERSIST": "1",
+        "S3_DATA_DIR": str(state_dir / "s3"),
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def prepare_state_dir(state_dir: Path) -> None:

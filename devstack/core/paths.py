@@ -1,4 +1,5 @@
 """Where the project's files, installed tools and runtime state live (all relative to the repo)."""
+
 from __future__ import annotations
 
 import sys

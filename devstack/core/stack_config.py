@@ -4,6 +4,7 @@ Read from the environment once, by the CLI (``StackConfig.from_env``), then pass
 clients for the stack are built from it (``client``/``resource``), never from a mutated
 ``os.environ``.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,7 +35,7 @@ class StackConfig:
     retry_delay_seconds: int = 5
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "StackConfig":
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> StackConfig:
         """MUSIC_STACK_HOME and MUSIC_STACK_{MINISTACK,GLUE,MWAA,AIRFLOW}_PORT override the
         defaults (state under .stack/, ports 4566, 4580, 4590, 8080)."""
         default = cls()
@@ -44,8 +45,10 @@ class StackConfig:
             glue_port=int(environ.get("MUSIC_STACK_GLUE_PORT", default.glue_port)),
             mwaa_port=int(environ.get("MUSIC_STACK_MWAA_PORT", default.mwaa_port)),
             airflow_port=int(environ.get("MUSIC_STACK_AIRFLOW_PORT", default.airflow_port)),
-            retry_delay_seconds=int(environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS",
-                                                default.retry_delay_seconds)))
+            retry_delay_seconds=int(
+                environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS", default.retry_delay_seconds)
+            ),
+        )
 
     @property
     def endpoint(self) -> str:
@@ -82,13 +85,17 @@ class StackConfig:
     def client(self, service: str):
         """A boto3 client of the stack (Glue and MWAA at the local APIs, the rest at MiniStack)."""
         endpoint = {"glue": self.glue_endpoint, "mwaa": self.mwaa_endpoint}.get(
-            service, self.endpoint)
+            service, self.endpoint
+        )
         return boto3.client(service, endpoint_url=endpoint, **self._session_arguments())
 
     def resource(self, service: str):
         return boto3.resource(service, endpoint_url=self.endpoint, **self._session_arguments())
 
     def _session_arguments(self) -> dict:
-        return {"region_name": self.region, "aws_access_key_id": emulator.LOCAL_ACCESS_KEY,
-                "aws_secret_access_key": emulator.LOCAL_SECRET_KEY,
-                "config": Config(retries=EMULATOR_RETRIES)}
+        return {
+            "region_name": self.region,
+            "aws_access_key_id": emulator.LOCAL_ACCESS_KEY,
+            "aws_secret_access_key": emulator.LOCAL_SECRET_KEY,
+            "config": Config(retries=EMULATOR_RETRIES),
+        }

@@ -3,6 +3,7 @@ Glue scripts and jobs, the Lambda and the raw bucket's notification, Airflow Var
 
 Idempotent: what exists and matches is left as it is.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,13 @@ from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import package
 from music_streaming import aws, config
 
-BUCKET_SETTINGS = ("raw_data_bucket", "processed_bucket", "quarantine_bucket", "archive_bucket",
-                   "scripts_bucket")
+BUCKET_SETTINGS = (
+    "raw_data_bucket",
+    "processed_bucket",
+    "quarantine_bucket",
+    "archive_bucket",
+    "scripts_bucket",
+)
 
 
 def ensure_buckets(s3, settings: dict) -> list[str]:
@@ -36,8 +42,10 @@ def ensure_buckets(s3, settings: dict) -> list[str]:
 
 def ensure_storage(s3, dynamodb, settings: dict) -> dict:
     """Buckets and both DynamoDB tables; returns what was created."""
-    return {"buckets": ensure_buckets(s3, settings),
-            "tables": aws.pipeline_tables(dynamodb, str(settings["dynamodb_table_name"]))}
+    return {
+        "buckets": ensure_buckets(s3, settings),
+        "tables": aws.pipeline_tables(dynamodb, str(settings["dynamodb_table_name"])),
+    }
 
 
 # ------------------------------------------------------------------------ the local stack
@@ -52,8 +60,9 @@ def ensure_artifacts(s3, settings: dict) -> list[str]:
     """The Glue scripts and package in the artifacts bucket: the very bytes a deploy to AWS
     uploads (package.artifacts), uploaded when missing or different."""
     bucket = str(settings["scripts_bucket"])
-    scripts = {k: v for k, v in package.artifacts(settings).items()
-               if k.startswith(config.SCRIPTS_PREFIX)}
+    scripts = {
+        k: v for k, v in package.artifacts(settings).items() if k.startswith(config.SCRIPTS_PREFIX)
+    }
     return [f"s3://{bucket}/{key}" for key in package.upload_changed(s3, bucket, scripts)]
 
 
@@ -64,7 +73,9 @@ def _comparable(definition: dict) -> dict:
 def ensure_glue_jobs(glue, settings: dict) -> dict[str, str]:
     changes = {}
     for key in config.GLUE_JOBS:
-        definition = config.glue_job_definition(key, settings, local_role_arn("music-streaming-glue"))
+        definition = config.glue_job_definition(
+            key, settings, local_role_arn("music-streaming-glue")
+        )
         try:
             current = glue.get_job(JobName=definition["Name"])["Job"]
         except glue.exceptions.EntityNotFoundException:
@@ -86,9 +97,14 @@ def ensure_lambda(lambda_client, settings: dict, environment: dict[str, str]) ->
         current = lambda_client.get_function(FunctionName=name)["Configuration"]
     except lambda_client.exceptions.ResourceNotFoundException:
         lambda_client.create_function(
-            FunctionName=name, Runtime=config.LAMBDA_RUNTIME, Handler=config.LAMBDA_HANDLER,
-            Role=local_role_arn("music-streaming-trigger-lambda"), Code={"ZipFile": code},
-            Timeout=config.LAMBDA_TIMEOUT_SECONDS, Environment={"Variables": environment})
+            FunctionName=name,
+            Runtime=config.LAMBDA_RUNTIME,
+            Handler=config.LAMBDA_HANDLER,
+            Role=local_role_arn("music-streaming-trigger-lambda"),
+            Code={"ZipFile": code},
+            Timeout=config.LAMBDA_TIMEOUT_SECONDS,
+            Environment={"Variables": environment},
+        )
         lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
         return "created"
     result = "unchanged"
@@ -96,8 +112,9 @@ def ensure_lambda(lambda_client, settings: dict, environment: dict[str, str]) ->
         lambda_client.update_function_code(FunctionName=name, ZipFile=code)
         result = "updated"
     if current.get("Environment", {}).get("Variables") != environment:
-        lambda_client.update_function_configuration(FunctionName=name,
-                                                    Environment={"Variables": environment})
+        lambda_client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": environment}
+        )
         result = "updated"
     return result
 
@@ -106,14 +123,21 @@ def raw_bucket_notification(function_arn: str) -> dict:
     """Every upload reaches the Lambda, unfiltered: S3's suffix filter is case-sensitive (a
     ``.CSV`` would never trigger) and a filtered-out key would sit in raw unreported. The Lambda
     records each upload in the file ledger, as RECEIVED or IGNORED with the reason."""
-    return {"LambdaFunctionConfigurations": [{
-        "Id": "trigger-dag", "LambdaFunctionArn": function_arn,
-        "Events": ["s3:ObjectCreated:*"]}]}
+    return {
+        "LambdaFunctionConfigurations": [
+            {
+                "Id": "trigger-dag",
+                "LambdaFunctionArn": function_arn,
+                "Events": ["s3:ObjectCreated:*"],
+            }
+        ]
+    }
 
 
 def ensure_notification(s3, lambda_client, settings: dict) -> bool:
-    arn = lambda_client.get_function(
-        FunctionName=config.LAMBDA_FUNCTION_NAME)["Configuration"]["FunctionArn"]
+    arn = lambda_client.get_function(FunctionName=config.LAMBDA_FUNCTION_NAME)["Configuration"][
+        "FunctionArn"
+    ]
     wanted = raw_bucket_notification(arn)
     bucket = str(settings["raw_data_bucket"])
     current = s3.get_bucket_notification_configuration(Bucket=bucket)
@@ -124,8 +148,11 @@ def ensure_notification(s3, lambda_client, settings: dict) -> bool:
 
 
 def airflow_variables(settings: dict) -> dict[str, str]:
-    return {name: json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-            for name, value in settings.items() if name in config.VARIABLE_DEFAULTS}
+    return {
+        name: json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+        for name, value in settings.items()
+        if name in config.VARIABLE_DEFAULTS
+    }
 
 
 def ensure_variable(airflow, key: str, value: str, attempts: int = 5) -> bool:
@@ -136,8 +163,9 @@ def ensure_variable(airflow, key: str, value: str, attempts: int = 5) -> bool:
         if status == 200 and current.get("value") == value:
             return attempt > 0
         if status == 200:
-            status, reply = airflow.call("PATCH", f"/variables/{key}", None,
-                                         {"key": key, "value": value})
+            status, reply = airflow.call(
+                "PATCH", f"/variables/{key}", None, {"key": key, "value": value}
+            )
         elif status == 404:
             status, reply = airflow.call("POST", "/variables", None, {"key": key, "value": value})
         else:
@@ -151,12 +179,14 @@ def ensure_variable(airflow, key: str, value: str, attempts: int = 5) -> bool:
 
 
 def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
-    return [key for key, value in airflow_variables(settings).items()
-            if ensure_variable(airflow, key, value)]
+    return [
+        key
+        for key, value in airflow_variables(settings).items()
+        if ensure_variable(airflow, key, value)
+    ]
 
 
-def bootstrap_aws(client: Callable[[str], Any], settings: dict,
-                  mwaa_endpoint: str | None) -> dict:
+def bootstrap_aws(client: Callable[[str], Any], settings: dict, mwaa_endpoint: str | None) -> dict:
     """Storage, artifacts, the Lambda and the raw bucket's notification, through ``client``
     (service name -> boto3 client of the target)."""
     s3, lambda_client = client("s3"), client("lambda")
@@ -176,7 +206,8 @@ def bootstrap_stack(cfg: StackConfig, settings: dict | None = None) -> dict:
     report = bootstrap_aws(cfg.client, settings, cfg.mwaa_endpoint)
     report["glue_jobs"] = ensure_glue_jobs(cfg.client("glue"), settings)
     report["variables"] = ensure_airflow_variables(
-        Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file), settings)
+        Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file), settings
+    )
     return report
 
 
@@ -193,8 +224,9 @@ def bootstrap_part(part: str, mwaa_endpoint: str | None) -> dict:
     settings = config.settings()
     region = str(settings["aws_region"])
     if part == "aws":
-        return bootstrap_aws(lambda service: boto3.client(service, region_name=region), settings,
-                             mwaa_endpoint)
+        return bootstrap_aws(
+            lambda service: boto3.client(service, region_name=region), settings, mwaa_endpoint
+        )
     if part == "glue":
         return ensure_glue_jobs(boto3.client("glue", region_name=region), settings)
     return airflow_variables(settings)

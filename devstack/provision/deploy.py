@@ -8,6 +8,7 @@ scripts/, the Lambda zip under lambda/ (named by its hash), and for MWAA dags/ (
 the package they import) and requirements.txt. ``--dry-run`` prints what would be uploaded and
 deployed; for AWS it needs no credentials and makes no network call.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,9 +27,11 @@ TEMPLATE = paths.ROOT / "infra" / "template.json"
 def stack_parameters(mwaa: list[str] | None) -> list[dict]:
     parameters = [{"ParameterKey": "LambdaCodeKey", "ParameterValue": package.lambda_key()}]
     if mwaa:
-        parameters += [{"ParameterKey": "CreateMwaaEnvironment", "ParameterValue": "true"},
-                       {"ParameterKey": "MwaaSubnetIds", "ParameterValue": mwaa[0]},
-                       {"ParameterKey": "MwaaSecurityGroupIds", "ParameterValue": mwaa[1]}]
+        parameters += [
+            {"ParameterKey": "CreateMwaaEnvironment", "ParameterValue": "true"},
+            {"ParameterKey": "MwaaSubnetIds", "ParameterValue": mwaa[0]},
+            {"ParameterKey": "MwaaSecurityGroupIds", "ParameterValue": mwaa[1]},
+        ]
     return parameters
 
 
@@ -38,15 +41,28 @@ def ensure_artifacts_bucket(s3, name: str, region: str) -> None:
         return
     except s3.exceptions.ClientError:
         pass
-    extra = {} if region == "us-east-1" else {
-        "CreateBucketConfiguration": {"LocationConstraint": region}}
+    extra = (
+        {}
+        if region == "us-east-1"
+        else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
     s3.create_bucket(Bucket=name, **extra)
-    s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-        "RestrictPublicBuckets": True})
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
-        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
 
 
 def deploy_stack(cloudformation, name: str, parameters: list[dict]) -> str:
@@ -58,15 +74,21 @@ def deploy_stack(cloudformation, name: str, parameters: list[dict]) -> str:
         change_type = "CREATE"
     change_set = f"{name}-{hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()[:8]}"
     cloudformation.create_change_set(
-        StackName=name, ChangeSetName=change_set, ChangeSetType=change_type,
-        TemplateBody=TEMPLATE.read_text(), Parameters=parameters,
-        Capabilities=["CAPABILITY_IAM"])
+        StackName=name,
+        ChangeSetName=change_set,
+        ChangeSetType=change_type,
+        TemplateBody=TEMPLATE.read_text(),
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM"],
+    )
     try:
         cloudformation.get_waiter("change_set_create_complete").wait(
-            StackName=name, ChangeSetName=change_set)
+            StackName=name, ChangeSetName=change_set
+        )
     except Exception:  # noqa: BLE001 - "no changes" ends the waiter as FAILED
-        reason = cloudformation.describe_change_set(
-            StackName=name, ChangeSetName=change_set).get("StatusReason", "")
+        reason = cloudformation.describe_change_set(StackName=name, ChangeSetName=change_set).get(
+            "StatusReason", ""
+        )
         if "didn't contain changes" in reason or "No updates" in reason:
             cloudformation.delete_change_set(StackName=name, ChangeSetName=change_set)
             return "no changes"
@@ -81,8 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=["aws", "local"], required=True)
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--stack-name", default=STACK_NAME)
-    parser.add_argument("--mwaa", nargs=2, metavar=("SUBNET_IDS", "SECURITY_GROUP_IDS"),
-                        help="also create the MWAA environment (comma-separated ids)")
+    parser.add_argument(
+        "--mwaa",
+        nargs=2,
+        metavar=("SUBNET_IDS", "SECURITY_GROUP_IDS"),
+        help="also create the MWAA environment (comma-separated ids)",
+    )
 
 
 def run(args: argparse.Namespace, cfg: StackConfig) -> int:
@@ -98,11 +124,13 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
         parameters = stack_parameters(args.mwaa)
         template = json.loads(TEMPLATE.read_text())
         if args.dry_run:
-            print(f"would create s3://{bucket} if missing (versioned, private, encrypted), "
-                  "upload the artifacts that changed, and deploy CloudFormation stack "
-                  f"{args.stack_name!r} from {TEMPLATE.relative_to(paths.ROOT)} "
-                  f"({len(template['Resources'])} resources) with parameters "
-                  + ", ".join(f"{p['ParameterKey']}={p['ParameterValue']}" for p in parameters))
+            print(
+                f"would create s3://{bucket} if missing (versioned, private, encrypted), "
+                "upload the artifacts that changed, and deploy CloudFormation stack "
+                f"{args.stack_name!r} from {TEMPLATE.relative_to(paths.ROOT)} "
+                f"({len(template['Resources'])} resources) with parameters "
+                + ", ".join(f"{p['ParameterKey']}={p['ParameterValue']}" for p in parameters)
+            )
             return 0
         import boto3  # only here: a dry run needs neither credentials nor the network
 
@@ -110,8 +138,12 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
         s3 = boto3.client("s3", region_name=region)
         ensure_artifacts_bucket(s3, bucket, region)
         print("uploaded:", package.upload_changed(s3, bucket, files) or "nothing (all current)")
-        print("stack:", deploy_stack(boto3.client("cloudformation", region_name=region),
-                                     args.stack_name, parameters))
+        print(
+            "stack:",
+            deploy_stack(
+                boto3.client("cloudformation", region_name=region), args.stack_name, parameters
+            ),
+        )
         return 0
 
     if args.dry_run:
@@ -124,8 +156,10 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
                 current = None
             if current != hashlib.md5(data).hexdigest() and key.startswith("scripts/"):
                 changed.append(key)
-        print(f"local stack at {cfg.endpoint}: would upload {changed or 'nothing'} and re-apply "
-              "the bootstrap (buckets, tables, Glue jobs, Lambda, notification, Variables)")
+        print(
+            f"local stack at {cfg.endpoint}: would upload {changed or 'nothing'} and re-apply "
+            "the bootstrap (buckets, tables, Glue jobs, Lambda, notification, Variables)"
+        )
         return 0
     print("bootstrap:", json.dumps(bootstrap.bootstrap_stack(cfg)))
     return 0

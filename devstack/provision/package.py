@@ -1,6 +1,7 @@
 """The deployable artifacts, built byte-reproducibly (fixed timestamps, sorted entries) so the local
 stack and AWS get identical bytes and deployments compare hashes: the Glue scripts, the jobs'
 ``--extra-py-files`` package, the Lambda zip, the DAGs for MWAA; and their upload (what changed)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,8 +31,11 @@ def build_package_zip(dest_dir: Path = paths.BUILD_DIR) -> Path:
     dest_dir.mkdir(parents=True, exist_ok=True)
     target = dest_dir / config.PACKAGE_ARCHIVE_NAME
     tmp = target.with_suffix(".tmp")
-    tmp.write_bytes(reproducible_zip([(str(p.relative_to(paths.GLUE_DIR)), p.read_bytes())
-                                      for p in package_files()]))
+    tmp.write_bytes(
+        reproducible_zip(
+            [(str(p.relative_to(paths.GLUE_DIR)), p.read_bytes()) for p in package_files()]
+        )
+    )
     tmp.replace(target)
     return target
 
@@ -42,10 +46,15 @@ LAMBDA_PACKAGE_EXCLUDES = ("kpis.py",)
 
 def lambda_zip() -> bytes:
     """The Lambda package: lambda/trigger_dag and the music_streaming modules it imports."""
-    files = [(str(p.relative_to(paths.LAMBDA_DIR)), p.read_bytes())
-             for p in sorted(paths.LAMBDA_DIR.rglob("*.py"))]
-    files += [(str(p.relative_to(paths.GLUE_DIR)), p.read_bytes()) for p in package_files()
-              if p.name not in LAMBDA_PACKAGE_EXCLUDES]
+    files = [
+        (str(p.relative_to(paths.LAMBDA_DIR)), p.read_bytes())
+        for p in sorted(paths.LAMBDA_DIR.rglob("*.py"))
+    ]
+    files += [
+        (str(p.relative_to(paths.GLUE_DIR)), p.read_bytes())
+        for p in package_files()
+        if p.name not in LAMBDA_PACKAGE_EXCLUDES
+    ]
     return reproducible_zip(files)
 
 
@@ -58,10 +67,10 @@ def artifacts(settings: dict) -> dict[str, bytes]:
     bucket = str(settings["scripts_bucket"])
     files: dict[str, bytes] = {}
     for key, spec in config.GLUE_JOBS.items():
-        files[config.script_url(settings, key).split(f"{bucket}/", 1)[1]] = \
-            (paths.JOBS_DIR / str(spec["script"])).read_bytes()
-    files[config.package_url(settings).split(f"{bucket}/", 1)[1]] = \
-        build_package_zip().read_bytes()
+        files[config.script_url(settings, key).split(f"{bucket}/", 1)[1]] = (
+            paths.JOBS_DIR / str(spec["script"])
+        ).read_bytes()
+    files[config.package_url(settings).split(f"{bucket}/", 1)[1]] = build_package_zip().read_bytes()
     files[lambda_key()] = lambda_zip()
     for path in sorted(paths.DAGS_DIR.iterdir()):
         if path.is_file() and (path.suffix == ".py" or path.name == ".airflowignore"):
@@ -78,8 +87,9 @@ def lambda_key() -> str:
 
 
 def manifest(files: dict[str, bytes]) -> list[tuple[str, int, str]]:
-    return [(key, len(data), hashlib.sha256(data).hexdigest()) for key, data in
-            sorted(files.items())]
+    return [
+        (key, len(data), hashlib.sha256(data).hexdigest()) for key, data in sorted(files.items())
+    ]
 
 
 def upload_changed(s3, bucket: str, files: dict[str, bytes]) -> list[str]:
@@ -87,8 +97,10 @@ def upload_changed(s3, bucket: str, files: dict[str, bytes]) -> list[str]:
     uploaded = []
     for key, data in sorted(files.items()):
         try:
-            if s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"') == \
-                    hashlib.md5(data).hexdigest():
+            if (
+                s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+                == hashlib.md5(data).hexdigest()
+            ):
                 continue
         except s3.exceptions.ClientError:
             pass

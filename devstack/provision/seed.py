@@ -1,5 +1,6 @@
 """Uploads every CSV under a directory to the raw bucket, keys relative to the directory
 (``DIR/streams/a.csv`` -> ``streams/a.csv``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,11 @@ def seed(s3, directory: Path, bucket: str) -> list[str]:
         s3.upload_file(str(path), bucket, key)
         head = s3.head_object(Bucket=bucket, Key=key)
         print(f"uploaded s3://{bucket}/{key} ({path.stat().st_size} bytes)")
-        uploaded.append(file_ledger.file_id(bucket, key, file_ledger.version_tag(
-            head.get("VersionId"), head["ETag"])))
+        uploaded.append(
+            file_ledger.file_id(
+                bucket, key, file_ledger.version_tag(head.get("VersionId"), head["ETag"])
+            )
+        )
     return uploaded
 
 

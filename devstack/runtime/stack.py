@@ -5,6 +5,7 @@
 ``down`` stops it; state and logs live under the configuration's home. The services are started as
 processes (``python -m devstack.services...``), never imported.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,19 @@ from music_streaming import config
 def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
     """The ``aws_default`` connection: AWS calls to the emulator, Glue to the local Glue API.
     (The Compose stack uses the same, with service hostnames.)"""
-    return json.dumps({
-        "conn_type": "aws", "login": emulator.LOCAL_ACCESS_KEY,
-        "password": emulator.LOCAL_SECRET_KEY,
-        "extra": {"region_name": region, "endpoint_url": endpoint,
-                  "service_config": {"glue": {"endpoint_url": glue_endpoint}},
-                  "config_kwargs": {"retries": EMULATOR_RETRIES}}})
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": emulator.LOCAL_ACCESS_KEY,
+            "password": emulator.LOCAL_SECRET_KEY,
+            "extra": {
+                "region_name": region,
+                "endpoint_url": endpoint,
+                "service_config": {"glue": {"endpoint_url": glue_endpoint}},
+                "config_kwargs": {"retries": EMULATOR_RETRIES},
+            },
+        }
+    )
 
 
 # Airflow settings both local stacks share (native here, Compose in docker-compose.yml; a test
@@ -98,30 +106,75 @@ def components(cfg: StackConfig) -> list[Component]:
     python = str(paths.VENV_BIN / "python")
     airflow = str(paths.VENV_BIN / "airflow")
     af_env = airflow_env(cfg)
-    aws = {**os.environ, **emulator.aws_env(cfg.endpoint, cfg.region),
-           "PYTHONPATH": os.pathsep.join([str(paths.ROOT), str(paths.GLUE_DIR)])}
+    aws = {
+        **os.environ,
+        **emulator.aws_env(cfg.endpoint, cfg.region),
+        "PYTHONPATH": os.pathsep.join([str(paths.ROOT), str(paths.GLUE_DIR)]),
+    }
     return [
-        Component("ministack", cfg.ministack_port, [str(paths.MINISTACK_BIN)],
-                  emulator.ministack_env(cfg.ministack_port, cfg.home / "ministack"),
-                  f"{cfg.endpoint}/_ministack/health"),
-        Component("glue-api", cfg.glue_port,
-                  [python, "-m", "devstack.services.glue_service", "--port", str(cfg.glue_port),
-                   "--state-dir", str(cfg.home / "glue"), "--endpoint", cfg.endpoint,
-                   "--region", cfg.region],
-                  aws, f"{cfg.glue_endpoint}/health"),
-        Component("airflow-api-server", cfg.airflow_port, [airflow, "api-server"], af_env,
-                  f"{cfg.airflow_url}/api/v2/monitor/health"),
-        Component("airflow-scheduler", None, [airflow, "scheduler", "--skip-serve-logs"], af_env,
-                  None),
+        Component(
+            "ministack",
+            cfg.ministack_port,
+            [str(paths.MINISTACK_BIN)],
+            emulator.ministack_env(cfg.ministack_port, cfg.home / "ministack"),
+            f"{cfg.endpoint}/_ministack/health",
+        ),
+        Component(
+            "glue-api",
+            cfg.glue_port,
+            [
+                python,
+                "-m",
+                "devstack.services.glue_service",
+                "--port",
+                str(cfg.glue_port),
+                "--state-dir",
+                str(cfg.home / "glue"),
+                "--endpoint",
+                cfg.endpoint,
+                "--region",
+                cfg.region,
+            ],
+            aws,
+            f"{cfg.glue_endpoint}/health",
+        ),
+        Component(
+            "airflow-api-server",
+            cfg.airflow_port,
+            [airflow, "api-server"],
+            af_env,
+            f"{cfg.airflow_url}/api/v2/monitor/health",
+        ),
+        Component(
+            "airflow-scheduler", None, [airflow, "scheduler", "--skip-serve-logs"], af_env, None
+        ),
         Component("airflow-dag-processor", None, [airflow, "dag-processor"], af_env, None),
-        Component("airflow-triggerer", None, [airflow, "triggerer", "--skip-serve-logs"], af_env,
-                  None),
-        Component("mwaa-api", cfg.mwaa_port,
-                  [python, "-m", "devstack.services.mwaa_service", "--port", str(cfg.mwaa_port),
-                   "--environment", config.MWAA_ENVIRONMENT_NAME,
-                   "--airflow-url", cfg.airflow_url, "--airflow-user", AIRFLOW_USER,
-                   "--airflow-password-file", str(cfg.password_file), "--airflow-cli", airflow],
-                  {**af_env, "PYTHONPATH": aws["PYTHONPATH"]}, f"{cfg.mwaa_endpoint}/health"),
+        Component(
+            "airflow-triggerer", None, [airflow, "triggerer", "--skip-serve-logs"], af_env, None
+        ),
+        Component(
+            "mwaa-api",
+            cfg.mwaa_port,
+            [
+                python,
+                "-m",
+                "devstack.services.mwaa_service",
+                "--port",
+                str(cfg.mwaa_port),
+                "--environment",
+                config.MWAA_ENVIRONMENT_NAME,
+                "--airflow-url",
+                cfg.airflow_url,
+                "--airflow-user",
+                AIRFLOW_USER,
+                "--airflow-password-file",
+                str(cfg.password_file),
+                "--airflow-cli",
+                airflow,
+            ],
+            {**af_env, "PYTHONPATH": aws["PYTHONPATH"]},
+            f"{cfg.mwaa_endpoint}/health",
+        ),
     ]
 
 
@@ -173,23 +226,36 @@ def airflow_components_healthy(cfg: StackConfig) -> bool:
             health = json.loads(r.read())
     except OSError:
         return False
-    return all(health.get(part, {}).get("status") == "healthy"
-               for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+    return all(
+        health.get(part, {}).get("status") == "healthy"
+        for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+    )
 
 
 def start(component: Component, cfg: StackConfig) -> int:
     log_file = component.log_file(cfg)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     component.pid_file(cfg).parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(component.argv, env=component.env, cwd=paths.ROOT,
-                               stdin=subprocess.DEVNULL, stdout=log_file.open("ab"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        component.argv,
+        env=component.env,
+        cwd=paths.ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=log_file.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     component.pid_file(cfg).write_text(str(process.pid))
     return process.pid
 
 
-def wait_for(what: str, check, timeout: float, component: Component | None = None,
-             cfg: StackConfig | None = None) -> float:
+def wait_for(
+    what: str,
+    check,
+    timeout: float,
+    component: Component | None = None,
+    cfg: StackConfig | None = None,
+) -> float:
     """Seconds until ``check()`` holds; fails early, with its log, if ``component`` exits."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
@@ -217,11 +283,22 @@ def up(cfg: StackConfig) -> dict[str, float]:
         cfg.airflow_home.mkdir(parents=True, exist_ok=True)
         cfg.logs.mkdir(parents=True, exist_ok=True)
         with (cfg.logs / "airflow-db-migrate.log").open("ab") as log:
-            subprocess.run([str(paths.VENV_BIN / "airflow"), "db", "migrate"],
-                           env=airflow_env(cfg), check=True, stdout=log, stderr=subprocess.STDOUT)
+            subprocess.run(
+                [str(paths.VENV_BIN / "airflow"), "db", "migrate"],
+                env=airflow_env(cfg),
+                check=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         timings["airflow db migrate"] = time.monotonic() - started
-    for name in ("ministack", "glue-api", "airflow-api-server", "airflow-scheduler",
-                 "airflow-dag-processor", "airflow-triggerer"):
+    for name in (
+        "ministack",
+        "glue-api",
+        "airflow-api-server",
+        "airflow-scheduler",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+    ):
         component = parts[name]
         if pid_of(component, cfg) is None:
             say(f"{name}: starting" + (f" on port {component.port}" if component.port else ""))
@@ -229,8 +306,9 @@ def up(cfg: StackConfig) -> dict[str, float]:
     for name in ("ministack", "glue-api"):
         timings[name] = start_and_wait(parts[name], cfg)
         say(f"{name}: healthy")
-    timings["airflow"] = wait_for("airflow", lambda: airflow_components_healthy(cfg), 120,
-                                  parts["airflow-api-server"], cfg)
+    timings["airflow"] = wait_for(
+        "airflow", lambda: airflow_components_healthy(cfg), 120, parts["airflow-api-server"], cfg
+    )
     # The first task after the api-server starts loses ~10 s unless this is called once.
     http_ok(f"{cfg.airflow_url}/execution/health")
     say("airflow: api-server, scheduler, dag-processor, triggerer healthy")
@@ -267,10 +345,16 @@ def status(cfg: StackConfig) -> list[dict]:
     rows = []
     for component in components(cfg):
         pid = pid_of(component, cfg)
-        healthy = (http_ok(component.health_url) if component.health_url else pid is not None)
-        rows.append({"component": component.name, "state": "up" if pid and healthy else
-                     ("starting/unhealthy" if pid else "down"), "port": component.port or "-",
-                     "pid": pid or "-", "log": str(component.log_file(cfg).relative_to(paths.ROOT))
-                     if component.log_file(cfg).is_relative_to(paths.ROOT)
-                     else str(component.log_file(cfg))})
+        healthy = http_ok(component.health_url) if component.health_url else pid is not None
+        rows.append(
+            {
+                "component": component.name,
+                "state": "up" if pid and healthy else ("starting/unhealthy" if pid else "down"),
+                "port": component.port or "-",
+                "pid": pid or "-",
+                "log": str(component.log_file(cfg).relative_to(paths.ROOT))
+                if component.log_file(cfg).is_relative_to(paths.ROOT)
+                else str(component.log_file(cfg)),
+            }
+        )
     return rows

@@ -1,5 +1,6 @@
 """Command lines that run a Glue job script the way Glue does: ``glueetl`` with spark-submit,
 ``pythonshell`` with python, arguments as ``--key value``, S3A settings from outside the script."""
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,7 @@ S3A_STATIC = {
     "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
     "spark.hadoop.fs.s3a.path.style.access": "true",
     "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
-    "spark.hadoop.fs.s3a.aws.credentials.provider":
-        "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
     "spark.hadoop.fs.s3a.change.detection.mode": "none",
     "spark.hadoop.fs.s3a.fast.upload": "true",
     "spark.hadoop.fs.s3a.committer.magic.enabled": "false",
@@ -29,6 +29,7 @@ S3A_STATIC = {
 class Runtime:
     """Where Spark and Python come from: the project's venv natively; the Glue image's own
     (/usr/lib/spark, its python3) in the Compose stack."""
+
     spark_submit: str = str(paths.VENV_BIN / "spark-submit")
     job_python: str = str(paths.VENV_BIN / "python")
     # Empty: the Spark installation brings its S3A connector (the Glue image does).
@@ -36,13 +37,15 @@ class Runtime:
     driver_memory: str = "2g"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> "Runtime":
+    def from_env(cls, environ: Mapping[str, str]) -> Runtime:
         """LOCAL_GLUE_{SPARK_SUBMIT,PYTHON,JARS_DIR,DRIVER_MEMORY} override the defaults."""
         default = cls()
-        return cls(environ.get("LOCAL_GLUE_SPARK_SUBMIT", default.spark_submit),
-                   environ.get("LOCAL_GLUE_PYTHON", default.job_python),
-                   environ.get("LOCAL_GLUE_JARS_DIR", default.jars_dir),
-                   environ.get("LOCAL_GLUE_DRIVER_MEMORY", default.driver_memory))
+        return cls(
+            environ.get("LOCAL_GLUE_SPARK_SUBMIT", default.spark_submit),
+            environ.get("LOCAL_GLUE_PYTHON", default.job_python),
+            environ.get("LOCAL_GLUE_JARS_DIR", default.jars_dir),
+            environ.get("LOCAL_GLUE_DRIVER_MEMORY", default.driver_memory),
+        )
 
     def hadoop_jars(self) -> list[Path]:
         if not self.jars_dir:
@@ -53,22 +56,35 @@ class Runtime:
         return jars
 
     def spark_conf(self, endpoint: str) -> dict[str, str]:
-        return {**S3A_STATIC, **config.SPARK_CONF,
-                "spark.hadoop.fs.s3a.endpoint": endpoint,
-                "spark.hadoop.fs.s3a.access.key": emulator.LOCAL_ACCESS_KEY,
-                "spark.hadoop.fs.s3a.secret.key": emulator.LOCAL_SECRET_KEY,
-                "spark.ui.enabled": "false",
-                "spark.sql.session.timeZone": "UTC",
-                "spark.driver.memory": self.driver_memory}
+        return {
+            **S3A_STATIC,
+            **config.SPARK_CONF,
+            "spark.hadoop.fs.s3a.endpoint": endpoint,
+            "spark.hadoop.fs.s3a.access.key": emulator.LOCAL_ACCESS_KEY,
+            "spark.hadoop.fs.s3a.secret.key": emulator.LOCAL_SECRET_KEY,
+            "spark.ui.enabled": "false",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.driver.memory": self.driver_memory,
+        }
 
-    def command(self, job_type: str, script: Path, extra_py_files: list[Path],
-                arguments: Mapping[str, str], endpoint: str,
-                region: str) -> tuple[list[str], dict[str, str]]:
+    def command(
+        self,
+        job_type: str,
+        script: Path,
+        extra_py_files: list[Path],
+        arguments: Mapping[str, str],
+        endpoint: str,
+        region: str,
+    ) -> tuple[list[str], dict[str, str]]:
         """(argv, environment) for one job run."""
-        env = {**os.environ, **emulator.aws_env(endpoint, region), "SPARK_LOCAL_IP": "127.0.0.1",
-               "PYSPARK_PYTHON": self.job_python,
-               "PATH": f"{paths.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-               "PYTHONUNBUFFERED": "1"}
+        env = {
+            **os.environ,
+            **emulator.aws_env(endpoint, region),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYSPARK_PYTHON": self.job_python,
+            "PATH": f"{paths.VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONUNBUFFERED": "1",
+        }
         if job_type == "pythonshell":
             env["PYTHONPATH"] = os.pathsep.join(str(p) for p in extra_py_files)
             return [self.job_python, str(script), *job_arguments(arguments)], env
@@ -91,14 +107,33 @@ def job_arguments(arguments: Mapping[str, str]) -> list[str]:
     return argv
 
 
-def run(job: str, arguments: Mapping[str, str], endpoint: str, region: str, package_zip: Path,
-        log_path: Path, timeout: float = 3600):
+def run(
+    job: str,
+    arguments: Mapping[str, str],
+    endpoint: str,
+    region: str,
+    package_zip: Path,
+    log_path: Path,
+    timeout: float = 3600,
+):
     """Runs pipeline job ``job`` (a key of config.GLUE_JOBS) to completion; output goes to log_path."""
     spec = config.GLUE_JOBS[job]
-    argv, env = Runtime().command(str(spec["command"]), paths.JOBS_DIR / str(spec["script"]),
-                                  [package_zip], arguments, endpoint, region)
+    argv, env = Runtime().command(
+        str(spec["command"]),
+        paths.JOBS_DIR / str(spec["script"]),
+        [package_zip],
+        arguments,
+        endpoint,
+        region,
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as log:
-        result = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                timeout=timeout, stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            argv,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     return result.returncode

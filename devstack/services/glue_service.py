@@ -10,6 +10,7 @@ id) while it runs. Job definitions and runs persist in the state directory.
 
     python -m devstack.services.glue_service --port 4580 --state-dir .stack/glue --endpoint http://127.0.0.1:4566
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,26 @@ DEFAULT_TIMEOUT_MINUTES = 2880
 # A run's downloads and log shipping wait out an emulator restart (~a minute of backoff).
 EMULATOR_RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
 # Arguments Glue consumes itself instead of passing to the script.
-GLUE_ONLY_ARGUMENTS = ("--extra-py-files", "--additional-python-modules", "--conf",
-                       "--enable-continuous-cloudwatch-log", "--job-language", "--TempDir",
-                       "--enable-metrics", "--enable-glue-datacatalog")
+GLUE_ONLY_ARGUMENTS = (
+    "--extra-py-files",
+    "--additional-python-modules",
+    "--conf",
+    "--enable-continuous-cloudwatch-log",
+    "--job-language",
+    "--TempDir",
+    "--enable-metrics",
+    "--enable-glue-datacatalog",
+)
 
 
 class GlueJobs:
-    def __init__(self, state_dir: Path, endpoint: str, region: str = config.DEFAULT_REGION,
-                 runtime: glue_exec.Runtime | None = None):
+    def __init__(
+        self,
+        state_dir: Path,
+        endpoint: str,
+        region: str = config.DEFAULT_REGION,
+        runtime: glue_exec.Runtime | None = None,
+    ):
         self.state_dir = state_dir
         self.endpoint, self.region = endpoint, region
         self.runtime = runtime or glue_exec.Runtime()
@@ -80,8 +93,12 @@ class GlueJobs:
 
     def _finish(self, run: dict, state: str, error: str | None = None) -> None:
         now = time.time()
-        run.update(JobRunState=state, CompletedOn=now, LastModifiedOn=now,
-                   ExecutionTime=int(now - run["StartedOn"]))
+        run.update(
+            JobRunState=state,
+            CompletedOn=now,
+            LastModifiedOn=now,
+            ExecutionTime=int(now - run["StartedOn"]),
+        )
         if error:
             run["ErrorMessage"] = error
 
@@ -108,9 +125,12 @@ class GlueJobs:
         with self.lock:
             job = self._job(req["JobName"])
             # UpdateJob replaces the definition (as in Glue), keeping name and creation time.
-            self.jobs[req["JobName"]] = {**req["JobUpdate"], "Name": req["JobName"],
-                                         "CreatedOn": job["CreatedOn"],
-                                         "LastModifiedOn": time.time()}
+            self.jobs[req["JobName"]] = {
+                **req["JobUpdate"],
+                "Name": req["JobName"],
+                "CreatedOn": job["CreatedOn"],
+                "LastModifiedOn": time.time(),
+            }
             self._save()
         return {"JobName": req["JobName"]}
 
@@ -128,25 +148,37 @@ class GlueJobs:
             limit = job.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1)
             active = sum(r["JobRunState"] in ACTIVE for r in runs.values())
             if active >= limit:
-                raise ApiError(400, "ConcurrentRunsExceededException",
-                                f"Concurrent runs exceeded for {req['JobName']} "
-                                f"({active} active, MaxConcurrentRuns {limit})")
+                raise ApiError(
+                    400,
+                    "ConcurrentRunsExceededException",
+                    f"Concurrent runs exceeded for {req['JobName']} "
+                    f"({active} active, MaxConcurrentRuns {limit})",
+                )
             run_id = "jr_" + secrets.token_hex(32)
             now = time.time()
             arguments = {**job.get("DefaultArguments", {}), **req.get("Arguments", {})}
             run = {
-                "Id": run_id, "Attempt": 0, "JobName": req["JobName"], "StartedOn": now,
-                "LastModifiedOn": now, "JobRunState": "STARTING", "Arguments": arguments,
-                "PredecessorRuns": [], "ExecutionTime": 0,
+                "Id": run_id,
+                "Attempt": 0,
+                "JobName": req["JobName"],
+                "StartedOn": now,
+                "LastModifiedOn": now,
+                "JobRunState": "STARTING",
+                "Arguments": arguments,
+                "PredecessorRuns": [],
+                "ExecutionTime": 0,
                 "Timeout": req.get("Timeout") or job.get("Timeout") or DEFAULT_TIMEOUT_MINUTES,
-                "MaxCapacity": job.get("MaxCapacity"), "WorkerType": job.get("WorkerType"),
+                "MaxCapacity": job.get("MaxCapacity"),
+                "WorkerType": job.get("WorkerType"),
                 "NumberOfWorkers": job.get("NumberOfWorkers"),
-                "GlueVersion": job.get("GlueVersion"), "LogGroupName": LOG_GROUP,
+                "GlueVersion": job.get("GlueVersion"),
+                "LogGroupName": LOG_GROUP,
             }
             runs[run_id] = {k: v for k, v in run.items() if v is not None}
             self._save()
-        threading.Thread(target=self._execute, args=(job, runs[run_id]), daemon=True,
-                         name=run_id[:12]).start()
+        threading.Thread(
+            target=self._execute, args=(job, runs[run_id]), daemon=True, name=run_id[:12]
+        ).start()
         return {"JobRunId": run_id}
 
     def _run(self, req: dict) -> dict:
@@ -161,11 +193,12 @@ class GlueJobs:
 
     def GetJobRuns(self, req: dict) -> dict:
         self._job(req["JobName"])
-        runs = sorted(self.runs.get(req["JobName"], {}).values(),
-                      key=lambda r: r["StartedOn"], reverse=True)
+        runs = sorted(
+            self.runs.get(req["JobName"], {}).values(), key=lambda r: r["StartedOn"], reverse=True
+        )
         start = int(req.get("NextToken") or 0)
         size = int(req.get("MaxResults") or 100)
-        reply = {"JobRuns": runs[start:start + size]}
+        reply = {"JobRuns": runs[start : start + size]}
         if start + size < len(runs):
             reply["NextToken"] = str(start + size)
         return reply
@@ -176,13 +209,25 @@ class GlueJobs:
             try:
                 run = self._run({"JobName": req["JobName"], "RunId": run_id})
             except ApiError as exc:
-                errors.append({"JobName": req["JobName"], "JobRunId": run_id,
-                               "ErrorDetail": {"ErrorCode": exc.code, "ErrorMessage": exc.message}})
+                errors.append(
+                    {
+                        "JobName": req["JobName"],
+                        "JobRunId": run_id,
+                        "ErrorDetail": {"ErrorCode": exc.code, "ErrorMessage": exc.message},
+                    }
+                )
                 continue
             if run["JobRunState"] not in ACTIVE:
-                errors.append({"JobName": req["JobName"], "JobRunId": run_id, "ErrorDetail": {
-                    "ErrorCode": "InvalidInputException",
-                    "ErrorMessage": f"Job run is {run['JobRunState']}"}})
+                errors.append(
+                    {
+                        "JobName": req["JobName"],
+                        "JobRunId": run_id,
+                        "ErrorDetail": {
+                            "ErrorCode": "InvalidInputException",
+                            "ErrorMessage": f"Job run is {run['JobRunState']}",
+                        },
+                    }
+                )
                 continue
             with self.lock:
                 self.stop_requested.add(run_id)
@@ -223,14 +268,17 @@ class GlueJobs:
             s3 = boto3.client("s3", endpoint_url=self.endpoint, config=EMULATOR_RETRIES)
             script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
             arguments = dict(run["Arguments"])
-            extra = [self._download(s3, u, run_dir) for u in
-                     filter(None, arguments.get("--extra-py-files", "").split(","))]
+            extra = [
+                self._download(s3, u, run_dir)
+                for u in filter(None, arguments.get("--extra-py-files", "").split(","))
+            ]
             for reserved in GLUE_ONLY_ARGUMENTS:
                 arguments.pop(reserved, None)
             arguments.setdefault("--JOB_NAME", name)
             arguments.update({"--JOB_ID": f"j_{name}", "--JOB_RUN_ID": run_id})
-            argv, env = self.runtime.command(job["Command"]["Name"], script, extra, arguments,
-                                             self.endpoint, self.region)
+            argv, env = self.runtime.command(
+                job["Command"]["Name"], script, extra, arguments, self.endpoint, self.region
+            )
             with self.lock:
                 if run_id in self.stop_requested:
                     self._finish(run, "STOPPED")
@@ -238,9 +286,15 @@ class GlueJobs:
                 run.update(JobRunState="RUNNING", LastModifiedOn=time.time())
                 self._save()
                 with out_path.open("wb") as out, err_path.open("wb") as err:
-                    process = subprocess.Popen(argv, env=env, stdout=out, stderr=err,
-                                               stdin=subprocess.DEVNULL, cwd=run_dir,
-                                               start_new_session=True)
+                    process = subprocess.Popen(
+                        argv,
+                        env=env,
+                        stdout=out,
+                        stderr=err,
+                        stdin=subprocess.DEVNULL,
+                        cwd=run_dir,
+                        start_new_session=True,
+                    )
                 self.processes[run_id] = process
                 run["ProcessGroup"] = process.pid  # start_new_session: pid == process group id
                 self._save()
@@ -263,13 +317,15 @@ class GlueJobs:
                 if run_id in self.stop_requested:
                     self._finish(run, "STOPPED")
                 elif timed_out:
-                    self._finish(run, "TIMEOUT", f"Job run timed out after {run['Timeout']} "
-                                                 "minutes")
+                    self._finish(
+                        run, "TIMEOUT", f"Job run timed out after {run['Timeout']} minutes"
+                    )
                 elif process.returncode == 0:
                     self._finish(run, "SUCCEEDED")
                 else:
-                    self._finish(run, "FAILED", error_message(out_path, err_path,
-                                                              process.returncode))
+                    self._finish(
+                        run, "FAILED", error_message(out_path, err_path, process.returncode)
+                    )
         except Exception as exc:  # noqa: BLE001 - any setup failure is the run's failure
             log.exception("run %s of %s failed to start", run_id, name)
             with self.lock:
@@ -318,15 +374,16 @@ class LogShipper:
     def __init__(self, endpoint: str, stream: str, files: dict[str, Path]):
         self.logs = boto3.client("logs", endpoint_url=endpoint, config=EMULATOR_RETRIES)
         self.stream, self.files = stream, files
-        self.offsets = {kind: 0 for kind in files}
+        self.offsets = dict.fromkeys(files, 0)
         self.ready: set[str] = set()
 
     def _ensure(self, group: str) -> None:
         if group in self.ready:
             return
-        for call, kwargs in ((self.logs.create_log_group, {"logGroupName": group}),
-                             (self.logs.create_log_stream,
-                              {"logGroupName": group, "logStreamName": self.stream})):
+        for call, kwargs in (
+            (self.logs.create_log_group, {"logGroupName": group}),
+            (self.logs.create_log_stream, {"logGroupName": group, "logStreamName": self.stream}),
+        ):
             try:
                 call(**kwargs)
             except self.logs.exceptions.ResourceAlreadyExistsException:
@@ -345,37 +402,53 @@ class LogShipper:
                 continue
             self.offsets[kind] += end
             now = int(time.time() * 1000)
-            events = [{"timestamp": now, "message": line}
-                      for line in data[:end].decode(errors="replace").splitlines() if line]
+            events = [
+                {"timestamp": now, "message": line}
+                for line in data[:end].decode(errors="replace").splitlines()
+                if line
+            ]
             group = f"{LOG_GROUP}/{kind}"
             try:
                 self._ensure(group)
                 for start in range(0, len(events), 5000):
-                    self.logs.put_log_events(logGroupName=group, logStreamName=self.stream,
-                                             logEvents=events[start:start + 5000])
+                    self.logs.put_log_events(
+                        logGroupName=group,
+                        logStreamName=self.stream,
+                        logEvents=events[start : start + 5000],
+                    )
             except Exception:  # noqa: BLE001 - logs are best effort; the run goes on
                 log.exception("could not ship logs of %s", self.stream)
 
 
 def service(jobs: GlueJobs) -> http_api.Service:
     """Glue's JSON protocol: the operation in X-Amz-Target, its input as the body."""
+
     def handle(request: http_api.Request) -> dict:
         target = request.header("X-Amz-Target")
         operation = target.split(".", 1)[-1]
-        handler = getattr(jobs, operation, None) if target.startswith("AWSGlue.") \
-            and operation[:1].isupper() else None
+        handler = (
+            getattr(jobs, operation, None)
+            if target.startswith("AWSGlue.") and operation[:1].isupper()
+            else None
+        )
         if handler is None:
-            raise ApiError(400, "UnknownOperationException",
-                           f"{target or 'no X-Amz-Target'} is not supported by the local Glue "
-                           "service")
+            raise ApiError(
+                400,
+                "UnknownOperationException",
+                f"{target or 'no X-Amz-Target'} is not supported by the local Glue service",
+            )
         return handler(request.json())
+
     return handle
 
 
 def handler_class(jobs: GlueJobs):
-    return http_api.handler_class(service(jobs), lambda: {"status": "healthy",
-                                                          "jobs": len(jobs.jobs)},
-                                  "application/x-amz-json-1.1", "InvalidInputException")
+    return http_api.handler_class(
+        service(jobs),
+        lambda: {"status": "healthy", "jobs": len(jobs.jobs)},
+        "application/x-amz-json-1.1",
+        "InvalidInputException",
+    )
 
 
 def main() -> None:
@@ -387,10 +460,12 @@ def main() -> None:
     parser.add_argument("--region", default=config.DEFAULT_REGION)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    jobs = GlueJobs(args.state_dir, args.endpoint, args.region,
-                    glue_exec.Runtime.from_env(os.environ))
-    log.info("local Glue API on http://%s:%d (S3 and logs at %s)", args.host, args.port,
-             args.endpoint)
+    jobs = GlueJobs(
+        args.state_dir, args.endpoint, args.region, glue_exec.Runtime.from_env(os.environ)
+    )
+    log.info(
+        "local Glue API on http://%s:%d (S3 and logs at %s)", args.host, args.port, args.endpoint
+    )
     http_api.serve(args.host, args.port, handler_class(jobs))
 
 

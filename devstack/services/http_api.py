@@ -5,6 +5,7 @@ A service is a function from a ``Request`` to a JSON-able reply; it raises ``Api
 error, which goes out as botocore reads it (``__type`` in the body and ``X-Amzn-ErrorType``).
 ``GET /health`` answers with the service's health document. SIGTERM stops the server cleanly.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,9 @@ class Request:
 Service = Callable[[Request], dict]
 
 
-def handler_class(service: Service, health: Callable[[], dict], content_type: str,
-                  invalid_input_code: str) -> type[BaseHTTPRequestHandler]:
+def handler_class(
+    service: Service, health: Callable[[], dict], content_type: str, invalid_input_code: str
+) -> type[BaseHTTPRequestHandler]:
     """A request handler: ``service`` for POST, ``health`` for GET /health. A KeyError or
     ValueError from the service is the caller's fault: 400 ``invalid_input_code``."""
 
@@ -70,8 +72,11 @@ def handler_class(service: Service, health: Callable[[], dict], content_type: st
             self.wfile.write(data)
 
         def _error(self, error: ApiError) -> None:
-            self._reply(error.status, {"__type": error.code, "message": error.message,
-                                       **error.extra}, error.code)
+            self._reply(
+                error.status,
+                {"__type": error.code, "message": error.message, **error.extra},
+                error.code,
+            )
 
         def do_GET(self):
             if urllib.parse.urlsplit(self.path).path.rstrip("/") in ("", "/health"):
@@ -82,9 +87,13 @@ def handler_class(service: Service, health: Callable[[], dict], content_type: st
         def do_POST(self):
             length = int(self.headers.get("Content-Length") or 0)
             url = urllib.parse.urlsplit(self.path)
-            request = Request("POST", url.path, urllib.parse.parse_qs(url.query),
-                              {k.lower(): v for k, v in self.headers.items()},
-                              self.rfile.read(length) if length else b"")
+            request = Request(
+                "POST",
+                url.path,
+                urllib.parse.parse_qs(url.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                self.rfile.read(length) if length else b"",
+            )
             try:
                 self._reply(200, service(request))
             except ApiError as error:

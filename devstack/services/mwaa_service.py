@@ -5,6 +5,7 @@ method, query and body to the Airflow REST API with a real token).
     python -m devstack.services.mwaa_service --port 4590 --environment NAME --airflow-url URL \
         --airflow-user admin --airflow-password-file FILE
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,16 +26,35 @@ from devstack.services.http_api import ApiError
 log = logging.getLogger("mwaa_service")
 CLI_TOKEN_SECONDS = 60
 # MWAA accepts a fixed list of CLI commands; these are the ones it documents for Airflow 2/3.
-ALLOWED_CLI = {("dags", c) for c in ("trigger", "list", "list-runs", "state", "pause", "unpause",
-                                     "next-execution", "report", "show")} | \
-    {("tasks", c) for c in ("list", "states-for-dag-run", "state")} | \
-    {("variables", c) for c in ("get", "list", "set")} | {("version",)}
+ALLOWED_CLI = (
+    {
+        ("dags", c)
+        for c in (
+            "trigger",
+            "list",
+            "list-runs",
+            "state",
+            "pause",
+            "unpause",
+            "next-execution",
+            "report",
+            "show",
+        )
+    }
+    | {("tasks", c) for c in ("list", "states-for-dag-run", "state")}
+    | {("variables", c) for c in ("get", "list", "set")}
+    | {("version",)}
+)
 
 
 class Mwaa:
     def __init__(self, environment: str, airflow: Airflow, airflow_cli: list[str], port: int):
-        self.environment, self.airflow, self.airflow_cli, self.port = (environment, airflow,
-                                                                        airflow_cli, port)
+        self.environment, self.airflow, self.airflow_cli, self.port = (
+            environment,
+            airflow,
+            airflow_cli,
+            port,
+        )
         self.cli_tokens: dict[str, float] = {}
 
     def check_environment(self, name: str) -> None:
@@ -45,20 +65,26 @@ class Mwaa:
         self.check_environment(name)
         token = secrets.token_urlsafe(32)
         now = time.time()
-        self.cli_tokens = {t: at for t, at in self.cli_tokens.items()
-                           if now - at < CLI_TOKEN_SECONDS}
+        self.cli_tokens = {
+            t: at for t, at in self.cli_tokens.items() if now - at < CLI_TOKEN_SECONDS
+        }
         self.cli_tokens[token] = now
         return {"CliToken": token, "WebServerHostname": f"127.0.0.1:{self.port}"}
 
     def invoke_rest_api(self, name: str, request: dict) -> dict:
         self.check_environment(name)
         path = request["Path"] if request["Path"].startswith("/") else "/" + request["Path"]
-        status, response = self.airflow.call(request["Method"], path,
-                                             request.get("QueryParameters"), request.get("Body"))
+        status, response = self.airflow.call(
+            request["Method"], path, request.get("QueryParameters"), request.get("Body")
+        )
         if status >= 400:
             kind = "RestApiClientException" if status < 500 else "RestApiServerException"
-            raise ApiError(400, kind, f"Airflow answered {status}",
-                            {"RestApiStatusCode": status, "RestApiResponse": response})
+            raise ApiError(
+                400,
+                kind,
+                f"Airflow answered {status}",
+                {"RestApiStatusCode": status, "RestApiResponse": response},
+            )
         return {"RestApiStatusCode": status, "RestApiResponse": response}
 
     def run_cli(self, token: str, command: str) -> dict:
@@ -68,18 +94,24 @@ class Mwaa:
         words = shlex.split(command)
         if tuple(words[:2]) not in ALLOWED_CLI and tuple(words[:1]) not in ALLOWED_CLI:
             raise ApiError(400, "BadRequest", f"command not allowed: {' '.join(words[:2])}")
-        result = subprocess.run([*self.airflow_cli, *words], capture_output=True, timeout=120,
-                                stdin=subprocess.DEVNULL)
-        return {"stdout": base64.b64encode(result.stdout).decode(),
-                "stderr": base64.b64encode(result.stderr).decode()}
+        result = subprocess.run(
+            [*self.airflow_cli, *words], capture_output=True, timeout=120, stdin=subprocess.DEVNULL
+        )
+        return {
+            "stdout": base64.b64encode(result.stdout).decode(),
+            "stderr": base64.b64encode(result.stderr).decode(),
+        }
 
 
-ROUTES = [(re.compile(r"^/clitoken/([^/]+)$"), "clitoken"),
-          (re.compile(r"^/restapi/([^/]+)$"), "restapi")]
+ROUTES = [
+    (re.compile(r"^/clitoken/([^/]+)$"), "clitoken"),
+    (re.compile(r"^/restapi/([^/]+)$"), "restapi"),
+]
 
 
 def service(mwaa: Mwaa) -> http_api.Service:
     """MWAA's REST routes: /clitoken/{name}, /restapi/{name}, and the web server's /aws_mwaa/cli."""
+
     def handle(request: http_api.Request) -> dict:
         if request.path == "/aws_mwaa/cli":
             token = request.header("Authorization").removeprefix("Bearer ").strip()
@@ -91,13 +123,17 @@ def service(mwaa: Mwaa) -> http_api.Service:
             if match and route == "restapi":
                 return mwaa.invoke_rest_api(match[1], request.json())
         raise ApiError(404, "ResourceNotFoundException", f"no route {request.path}")
+
     return handle
 
 
 def handler_class(mwaa: Mwaa):
-    return http_api.handler_class(service(mwaa), lambda: {"status": "healthy",
-                                                          "environment": mwaa.environment},
-                                  "application/json", "ValidationException")
+    return http_api.handler_class(
+        service(mwaa),
+        lambda: {"status": "healthy", "environment": mwaa.environment},
+        "application/json",
+        "ValidationException",
+    )
 
 
 def main() -> None:
@@ -111,11 +147,19 @@ def main() -> None:
     parser.add_argument("--airflow-cli", default="airflow", help="command that runs the CLI")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    mwaa = Mwaa(args.environment, Airflow(args.airflow_url, args.airflow_user,
-                                          args.airflow_password_file),
-                shlex.split(args.airflow_cli), args.port)
-    log.info("local MWAA API for %r on http://%s:%d -> %s", args.environment, args.host,
-             args.port, args.airflow_url)
+    mwaa = Mwaa(
+        args.environment,
+        Airflow(args.airflow_url, args.airflow_user, args.airflow_password_file),
+        shlex.split(args.airflow_cli),
+        args.port,
+    )
+    log.info(
+        "local MWAA API for %r on http://%s:%d -> %s",
+        args.environment,
+        args.host,
+        args.port,
+        args.airflow_url,
+    )
     http_api.serve(args.host, args.port, handler_class(mwaa))
 
 

@@ -4,6 +4,7 @@ prints wall time, rows/s, peak RSS and the Spark/DuckDB ratio.
 
     scripts/bench_kpis [--sizes 1000000 5000000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,10 +24,26 @@ def dataset(size: int) -> Path:
     out = paths.CACHE_DIR / "bench" / f"streams-{size}"
     if not (out / ".done").exists():
         print(f"generating {size:,} streams in {out.relative_to(paths.ROOT)} ...", flush=True)
-        subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"), str(out),
-                        "--streams", str(size), "--songs", str(max(1000, int(size * SONGS_PER_STREAM))),
-                        "--users", str(max(500, int(size * USERS_PER_STREAM))), "--days", "7",
-                        "--files", "4", "--seed", "1"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(paths.ROOT / "scripts" / "generate_data.py"),
+                str(out),
+                "--streams",
+                str(size),
+                "--songs",
+                str(max(1000, int(size * SONGS_PER_STREAM))),
+                "--users",
+                str(max(500, int(size * USERS_PER_STREAM))),
+                "--days",
+                "7",
+                "--files",
+                "4",
+                "--seed",
+                "1",
+            ],
+            check=True,
+        )
         (out / ".done").touch()
     return out
 
@@ -38,17 +55,25 @@ def run_spark(data: Path) -> dict:
 
     started = time.monotonic()
     builder = SparkSession.builder.master("local[2]").appName("bench-kpis")
-    for key, value in {**config.SPARK_CONF, "spark.ui.enabled": "false",
-                       "spark.driver.memory": "4g", "spark.sql.session.timeZone": "UTC",
-                       "spark.ui.showConsoleProgress": "false"}.items():
+    for key, value in {
+        **config.SPARK_CONF,
+        "spark.ui.enabled": "false",
+        "spark.driver.memory": "4g",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+    }.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     session_s = time.monotonic() - started
 
     def read(name: str, multiline: bool):
-        return (spark.read.option("header", True).option("escape", '"')
-                .option("multiLine", multiline).csv(str(data / name)))
+        return (
+            spark.read.option("header", True)
+            .option("escape", '"')
+            .option("multiLine", multiline)
+            .csv(str(data / name))
+        )
 
     started = time.monotonic()
     songs = kpis.song_dimension(read("songs", True)).cache()
@@ -64,11 +89,16 @@ def run_duckdb(data: Path) -> dict:
     from devstack.tools import kpi_duckdb
 
     started = time.monotonic()
-    results = kpi_duckdb.compute(sorted((data / "streams").glob("*.csv")),
-                                 sorted((data / "songs").glob("*.csv")),
-                                 sorted((data / "users").glob("*.csv")))
-    return {"seconds": time.monotonic() - started, "startup_seconds": 0.0,
-            "rows": {name: len(rows) for name, rows in results.items()}}
+    results = kpi_duckdb.compute(
+        sorted((data / "streams").glob("*.csv")),
+        sorted((data / "songs").glob("*.csv")),
+        sorted((data / "users").glob("*.csv")),
+    )
+    return {
+        "seconds": time.monotonic() - started,
+        "startup_seconds": 0.0,
+        "rows": {name: len(rows) for name, rows in results.items()},
+    }
 
 
 def _tree_rss_kib(root: int) -> int:
@@ -85,8 +115,9 @@ def _tree_rss_kib(root: int) -> int:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
-        rss[int(entry.name)] = next((int(line.split()[1]) for line in status.splitlines()
-                                     if line.startswith("VmRSS:")), 0)
+        rss[int(entry.name)] = next(
+            (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0
+        )
     total, stack = 0, [root]
     while stack:
         pid = stack.pop()
@@ -97,10 +128,12 @@ def _tree_rss_kib(root: int) -> int:
 
 def measure(engine: str, data: Path) -> dict:
     """Runs one engine in a fresh process; adds the peak RSS of its process tree (JVM included)."""
-    process = subprocess.Popen([sys.executable, "-m", "devstack", "bench-kpis", "--engine", engine,
-                                "--data", str(data)], stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1",
-                                    "PYSPARK_PYTHON": sys.executable})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack", "bench-kpis", "--engine", engine, "--data", str(data)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable},
+    )
     peak = 0
     while process.poll() is None:
         peak = max(peak, _tree_rss_kib(process.pid))
@@ -124,14 +157,19 @@ def run(args: argparse.Namespace, cfg=None) -> int:
     if args.engine:
         print(json.dumps((run_spark if args.engine == "spark" else run_duckdb)(args.data)))
         return 0
-    print(f"{'streams':>10} {'engine':>7} {'wall s':>8} {'rows/s':>12} {'peak MiB':>9} "
-          f"{'startup s':>9}  KPI rows")
+    print(
+        f"{'streams':>10} {'engine':>7} {'wall s':>8} {'rows/s':>12} {'peak MiB':>9} "
+        f"{'startup s':>9}  KPI rows"
+    )
     for size in args.sizes:
         data = dataset(size)
         results = {engine: measure(engine, data) for engine in ("duckdb", "spark")}
         for engine, r in results.items():
-            print(f"{size:>10,} {engine:>7} {r['seconds']:>8.2f} {size / r['seconds']:>12,.0f} "
-                  f"{r['peak_rss_mib']:>9,.0f} {r['startup_seconds']:>9.1f}  {r['rows']}", flush=True)
+            print(
+                f"{size:>10,} {engine:>7} {r['seconds']:>8.2f} {size / r['seconds']:>12,.0f} "
+                f"{r['peak_rss_mib']:>9,.0f} {r['startup_seconds']:>9.1f}  {r['rows']}",
+                flush=True,
+            )
         ratio = results["spark"]["seconds"] / results["duckdb"]["seconds"]
         print(f"{size:>10,}   ratio spark/duckdb = {ratio:.2f}x (target <= 3x)", flush=True)
     return 0

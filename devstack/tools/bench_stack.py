@@ -5,6 +5,7 @@ ports in a temporary home; prints numbers.
 
     scripts/bench_stack [DATA_DIR] [--burst 100]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,12 @@ from devstack.runtime import stack
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 
-GLUE_TASKS = ("validate_data_quality", "realtime_etl_processing", "write_to_dynamodb",
-              "archive_processed_files")
+GLUE_TASKS = (
+    "validate_data_quality",
+    "realtime_etl_processing",
+    "write_to_dynamodb",
+    "archive_processed_files",
+)
 
 
 def ts(value: str | None) -> float | None:
@@ -44,14 +49,19 @@ def upload_concurrently(s3, paths_: list[Path], bucket: str) -> list[str]:
 
 
 def glue_run_count(glue) -> int:
-    return sum(len(glue.get_job_runs(JobName=str(spec["name"]))["JobRuns"])
-               for spec in config.GLUE_JOBS.values())
+    return sum(
+        len(glue.get_job_runs(JobName=str(spec["name"]))["JobRuns"])
+        for spec in config.GLUE_JOBS.values()
+    )
 
 
 def measure(title: str, cfg: StackConfig, settings: dict, airflow, glue, upload) -> None:
     """Uploads, waits until every file is decided and its runs finished; prints the figures."""
-    ledger = file_ledger.Ledger(cfg.resource("dynamodb").Table(
-        config.file_tracker_table(str(settings["dynamodb_table_name"]))))
+    ledger = file_ledger.Ledger(
+        cfg.resource("dynamodb").Table(
+            config.file_tracker_table(str(settings["dynamodb_table_name"]))
+        )
+    )
     runs_before = len(airflow_api.dag_runs(airflow, config.REALTIME_DAG_ID))
     glue_before = glue_run_count(glue)
     upload_at = time.time()
@@ -60,16 +70,24 @@ def measure(title: str, cfg: StackConfig, settings: dict, airflow, glue, upload)
     runs = airflow_api.wait_for_batches(airflow, config.REALTIME_DAG_ID, items)
     done = max(ts(r["end_date"]) for r in runs)
     states = sorted({i["state"] for i in items})
-    print(f"{title}: {done - upload_at:.1f} s for {len(items)} files ({states}); "
-          f"{len(runs)} batches, {len(airflow_api.dag_runs(airflow, config.REALTIME_DAG_ID)) - runs_before} "
-          f"DAG runs, {glue_run_count(glue) - glue_before} Glue runs", flush=True)
+    print(
+        f"{title}: {done - upload_at:.1f} s for {len(items)} files ({states}); "
+        f"{len(runs)} batches, {len(airflow_api.dag_runs(airflow, config.REALTIME_DAG_ID)) - runs_before} "
+        f"DAG runs, {glue_run_count(glue) - glue_before} Glue runs",
+        flush=True,
+    )
     print(f"  {'batch':<60} {'files':>5} " + " ".join(f"{t[:14]:>14}" for t in GLUE_TASKS))
     for run in sorted(runs, key=lambda r: r["start_date"]):
-        tis = {t["task_id"]: t for t in airflow_api.task_instances(
-            airflow, config.REALTIME_DAG_ID, run["dag_run_id"])}
-        cells = [f"{(ts(tis[t]['end_date']) - ts(tis[t]['start_date'])):>14.1f}"
-                 if tis[t]["start_date"] and tis[t]["end_date"] else f"{'-':>14}"
-                 for t in GLUE_TASKS]
+        tis = {
+            t["task_id"]: t
+            for t in airflow_api.task_instances(airflow, config.REALTIME_DAG_ID, run["dag_run_id"])
+        }
+        cells = [
+            f"{(ts(tis[t]['end_date']) - ts(tis[t]['start_date'])):>14.1f}"
+            if tis[t]["start_date"] and tis[t]["end_date"]
+            else f"{'-':>14}"
+            for t in GLUE_TASKS
+        ]
         count = sum(i["batch_id"] == run["dag_run_id"] for i in items)
         print(f"  {run['dag_run_id'][-60:]:<60} {count:>5} " + " ".join(cells))
 
@@ -81,9 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, base: StackConfig) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as home:
-        cfg = dataclasses.replace(base, home=Path(home), ministack_port=stack.free_port(),
-                                  glue_port=stack.free_port(), mwaa_port=stack.free_port(),
-                                  airflow_port=stack.free_port())
+        cfg = dataclasses.replace(
+            base,
+            home=Path(home),
+            ministack_port=stack.free_port(),
+            glue_port=stack.free_port(),
+            mwaa_port=stack.free_port(),
+            airflow_port=stack.free_port(),
+        )
         try:
             first = stack.up(cfg)
             started = time.monotonic()
@@ -91,27 +114,55 @@ def run(args: argparse.Namespace, base: StackConfig) -> int:
             bootstrap_s = time.monotonic() - started
             stack.down(cfg)
             warm = stack.up(cfg)  # processes down, state kept: what `scripts/up` costs daily
-            print(f"cold start (new home, incl. db migrate): {first['all healthy']:.1f} s "
-                  f"(migrate {first.get('airflow db migrate', 0):.1f} s, airflow "
-                  f"{first['airflow']:.1f} s); bootstrap {bootstrap_s:.1f} s; "
-                  f"restart with state: {warm['all healthy']:.1f} s")
+            print(
+                f"cold start (new home, incl. db migrate): {first['all healthy']:.1f} s "
+                f"(migrate {first.get('airflow db migrate', 0):.1f} s, airflow "
+                f"{first['airflow']:.1f} s); bootstrap {bootstrap_s:.1f} s; "
+                f"restart with state: {warm['all healthy']:.1f} s"
+            )
 
             settings = config.settings()
             airflow = airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file)
             glue = cfg.client("glue")
-            measure(f"sample ({args.data_dir.name}) upload -> all KPIs", cfg, settings, airflow,
-                    glue, lambda: seed.seed(cfg.client("s3"), args.data_dir,
-                                            str(settings["raw_data_bucket"])))
+            measure(
+                f"sample ({args.data_dir.name}) upload -> all KPIs",
+                cfg,
+                settings,
+                airflow,
+                glue,
+                lambda: seed.seed(
+                    cfg.client("s3"), args.data_dir, str(settings["raw_data_bucket"])
+                ),
+            )
             with tempfile.TemporaryDirectory(prefix="bench-burst-") as burst_dir:
-                subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"),
-                                burst_dir, "--streams", str(args.burst * 100), "--files",
-                                str(args.burst), "--first-day", "2050-01-01", "--seed", "9"],
-                               check=True, stdout=subprocess.DEVNULL)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        str(paths.ROOT / "scripts" / "generate_data.py"),
+                        burst_dir,
+                        "--streams",
+                        str(args.burst * 100),
+                        "--files",
+                        str(args.burst),
+                        "--first-day",
+                        "2050-01-01",
+                        "--seed",
+                        "9",
+                    ],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
                 streams = sorted(Path(burst_dir, "streams").glob("*.csv"))
-                measure(f"burst of {len(streams)} stream files -> all archived with KPIs",
-                        cfg, settings, airflow, glue,
-                        lambda: upload_concurrently(cfg.client("s3"), streams,
-                                                    str(settings["raw_data_bucket"])))
+                measure(
+                    f"burst of {len(streams)} stream files -> all archived with KPIs",
+                    cfg,
+                    settings,
+                    airflow,
+                    glue,
+                    lambda: upload_concurrently(
+                        cfg.client("s3"), streams, str(settings["raw_data_bucket"])
+                    ),
+                )
         finally:
             stack.down(cfg)
     return 0

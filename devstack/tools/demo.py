@@ -4,6 +4,7 @@ Airflow -> Glue), and print the KPIs from DynamoDB.
 
     python -m devstack demo [DATA_DIR] [--timeout S]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,26 +33,37 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
 
     started = time.monotonic()
     file_ids = seed.seed(cfg.client("s3"), args.data_dir, str(settings["raw_data_bucket"]))
-    stack.say(f"following {len(file_ids)} file(s) through the ledger "
-              f"(Airflow UI {cfg.airflow_url}, user {AIRFLOW_USER})")
-    ledger = file_ledger.Ledger(cfg.resource("dynamodb").Table(
-        config.file_tracker_table(str(settings["dynamodb_table_name"]))))
-    items = airflow_api.wait_for_files(ledger, file_ids, args.timeout,
-                                       report=lambda line: stack.say("  " + line))
+    stack.say(
+        f"following {len(file_ids)} file(s) through the ledger "
+        f"(Airflow UI {cfg.airflow_url}, user {AIRFLOW_USER})"
+    )
+    ledger = file_ledger.Ledger(
+        cfg.resource("dynamodb").Table(
+            config.file_tracker_table(str(settings["dynamodb_table_name"]))
+        )
+    )
+    items = airflow_api.wait_for_files(
+        ledger, file_ids, args.timeout, report=lambda line: stack.say("  " + line)
+    )
     airflow = airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file)
     runs = airflow_api.wait_for_batches(airflow, config.REALTIME_DAG_ID, items)
-    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"] + \
-        [i["key"] for i in items if i["state"] != file_ledger.ARCHIVED]
-    stack.say(f"{len(items)} file(s) decided by {len(runs)} run(s) in "
-              f"{time.monotonic() - started:.1f} s after the upload; failed or quarantined: "
-              f"{failed or 'none'}")
+    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"] + [
+        i["key"] for i in items if i["state"] != file_ledger.ARCHIVED
+    ]
+    stack.say(
+        f"{len(items)} file(s) decided by {len(runs)} run(s) in "
+        f"{time.monotonic() - started:.1f} s after the upload; failed or quarantined: "
+        f"{failed or 'none'}"
+    )
 
     table = cfg.resource("dynamodb").Table(str(settings["dynamodb_table_name"]))
     items = kpi_query.fetch(table, None, None)
     stack.say("")
     stack.say(kpi_query.render([i for i in items if i["kpi"] in ("top_genre", "quality")]))
-    stack.say(f"\n{sum(i['kpi'] == 'genre_daily' for i in items)} genre-day KPI rows and "
-              f"{sum(i['kpi'] == 'top_song' for i in items)} top-song rows in "
-              f"{settings['dynamodb_table_name']}; all of them: eval \"$(scripts/stack-env)\" "
-              "then scripts/kpis.sh [--date D] [--genre G] [--json]. Stop the stack: scripts/down")
+    stack.say(
+        f"\n{sum(i['kpi'] == 'genre_daily' for i in items)} genre-day KPI rows and "
+        f"{sum(i['kpi'] == 'top_song' for i in items)} top-song rows in "
+        f'{settings["dynamodb_table_name"]}; all of them: eval "$(scripts/stack-env)" '
+        "then scripts/kpis.sh [--date D] [--genre G] [--json]. Stop the stack: scripts/down"
+    )
     return 1 if failed else 0

@@ -1,5 +1,6 @@
 """The six KPIs computed independently with DuckDB straight from the CSV files: the reference the
 tests check the Spark job against, and the baseline of the KPI benchmark."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -72,5 +73,8 @@ def expected_items(streams, songs, users) -> dict[tuple[str, str], dict]:
 
 def kpi_items_only(items) -> dict[tuple[str, str], dict]:
     """KPI items as computed, without data-quality items, snapshot markers and versions."""
-    return {dynamo_items.item_key(i): {k: v for k, v in i.items() if k != kpi_snapshot.VERSION}
-            for i in items if i["kpi"] not in (dynamo_items.QUALITY, kpi_snapshot.SNAPSHOT_KIND)}
+    return {
+        dynamo_items.item_key(i): {k: v for k, v in i.items() if k != kpi_snapshot.VERSION}
+        for i in items
+        if i["kpi"] not in (dynamo_items.QUALITY, kpi_snapshot.SNAPSHOT_KIND)
+    }

@@ -1,4 +1,5 @@
 """Prints the KPIs stored in DynamoDB: as tables, or with --json one JSON object per KPI item."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,10 @@ def fetch(table, date: str | None, genre: str | None) -> list[dict]:
     if date and genre:
         kwargs = {"KeyConditionExpression": Key("pk").eq(dynamo_items.genre_pk(genre, date))}
     elif date:
-        kwargs = {"IndexName": config.KPI_DATE_INDEX, "KeyConditionExpression": Key("date").eq(date)}
+        kwargs = {
+            "IndexName": config.KPI_DATE_INDEX,
+            "KeyConditionExpression": Key("date").eq(date),
+        }
     else:
         kwargs = {}
     if genre and not date:
@@ -32,8 +36,11 @@ def _plain(value):
 def table_text(title: str, headers: list[str], rows: list[list]) -> str:
     cells = [headers] + [["" if v is None else str(_plain(v)) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [title, "  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = [
+        title,
+        "  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
     return "\n".join(lines)
 
@@ -43,32 +50,71 @@ def render(items: list[dict]) -> str:
     for item in items:
         by_kind.setdefault(item["kpi"], []).append(item)
     out = []
-    daily = sorted(by_kind.get(dynamo_items.GENRE_DAILY, []),
-                   key=lambda i: (i["date"], -i["listen_count"], i["genre"]))
+    daily = sorted(
+        by_kind.get(dynamo_items.GENRE_DAILY, []),
+        key=lambda i: (i["date"], -i["listen_count"], i["genre"]),
+    )
     if daily:
-        out.append(table_text("Genre KPIs per day (1-4)",
-                              ["date", "genre", "listens", "listeners", "total_ms",
-                               "avg_ms_per_user"],
-                              [[i["date"], i["genre"], i["listen_count"], i["unique_listeners"],
-                                i["total_listening_time_ms"], i["avg_listening_time_per_user_ms"]]
-                               for i in daily]))
-    songs = sorted(by_kind.get(dynamo_items.TOP_SONG, []),
-                   key=lambda i: (i["date"], i["genre"], i["rank"]))
+        out.append(
+            table_text(
+                "Genre KPIs per day (1-4)",
+                ["date", "genre", "listens", "listeners", "total_ms", "avg_ms_per_user"],
+                [
+                    [
+                        i["date"],
+                        i["genre"],
+                        i["listen_count"],
+                        i["unique_listeners"],
+                        i["total_listening_time_ms"],
+                        i["avg_listening_time_per_user_ms"],
+                    ]
+                    for i in daily
+                ],
+            )
+        )
+    songs = sorted(
+        by_kind.get(dynamo_items.TOP_SONG, []), key=lambda i: (i["date"], i["genre"], i["rank"])
+    )
     if songs:
-        out.append(table_text("Top 3 songs per genre and day (5)",
-                              ["date", "genre", "rank", "plays", "track_id", "track", "artists"],
-                              [[i["date"], i["genre"], i["rank"], i["play_count"], i["track_id"],
-                                i.get("track_name"), i.get("artists")] for i in songs]))
+        out.append(
+            table_text(
+                "Top 3 songs per genre and day (5)",
+                ["date", "genre", "rank", "plays", "track_id", "track", "artists"],
+                [
+                    [
+                        i["date"],
+                        i["genre"],
+                        i["rank"],
+                        i["play_count"],
+                        i["track_id"],
+                        i.get("track_name"),
+                        i.get("artists"),
+                    ]
+                    for i in songs
+                ],
+            )
+        )
     genres = sorted(by_kind.get(dynamo_items.TOP_GENRE, []), key=lambda i: (i["date"], i["rank"]))
     if genres:
-        out.append(table_text("Top 5 genres per day (6)", ["date", "rank", "genre", "listens"],
-                              [[i["date"], i["rank"], i["genre"], i["listen_count"]] for i in genres]))
+        out.append(
+            table_text(
+                "Top 5 genres per day (6)",
+                ["date", "rank", "genre", "listens"],
+                [[i["date"], i["rank"], i["genre"], i["listen_count"]] for i in genres],
+            )
+        )
     quality = sorted(by_kind.get(dynamo_items.QUALITY, []), key=lambda i: i["date"])
     if quality:
-        out.append(table_text("Streams per day with unknown track / user",
-                              ["date", "streams", "unknown_track", "unknown_user"],
-                              [[i["date"], i["streams"], i["unknown_track_streams"],
-                                i["unknown_user_streams"]] for i in quality]))
+        out.append(
+            table_text(
+                "Streams per day with unknown track / user",
+                ["date", "streams", "unknown_track", "unknown_user"],
+                [
+                    [i["date"], i["streams"], i["unknown_track_streams"], i["unknown_user_streams"]]
+                    for i in quality
+                ],
+            )
+        )
     return "\n\n".join(out) if out else "no KPIs found"
 
 
@@ -77,8 +123,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genre")
     parser.add_argument("--json", action="store_true", help="one JSON object per KPI item")
     parser.add_argument("--table", default=config.VARIABLE_DEFAULTS["dynamodb_table_name"])
-    parser.add_argument("--aws", action="store_true",
-                        help="read the table in AWS (default credential chain), not the local stack")
+    parser.add_argument(
+        "--aws",
+        action="store_true",
+        help="read the table in AWS (default credential chain), not the local stack",
+    )
 
 
 def run(args: argparse.Namespace, cfg: StackConfig) -> int:

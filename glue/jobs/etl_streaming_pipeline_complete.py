@@ -14,6 +14,7 @@
 
 S3 access settings (endpoint, credentials) come from outside the script, as in Glue.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-
 from music_streaming import aws, config, datasets, dynamo_items, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs
@@ -33,19 +33,22 @@ from music_streaming.job_args import EtlArgs
 log = logging.getLogger("music_streaming_etl")
 KPI_NAMES = ("genre_daily", "top_songs", "top_genres", "stream_quality")
 # The columns each dataset contributes, matched by name in every file.
-READ_COLUMNS = {datasets.STREAMS: ("user_id", "track_id", "listen_time"),
-                datasets.SONGS: ("track_id", "track_genre", "track_name", "artists",
-                                 "duration_ms"),
-                datasets.USERS: ("user_id", "user_name", "user_age", "user_country")}
+READ_COLUMNS = {
+    datasets.STREAMS: ("user_id", "track_id", "listen_time"),
+    datasets.SONGS: ("track_id", "track_genre", "track_name", "artists", "duration_ms"),
+    datasets.USERS: ("user_id", "user_name", "user_age", "user_country"),
+}
 
 
 def start_spark(args: EtlArgs):
     """(SparkSession, Glue Job or None): GlueContext/Job only where Glue's libraries work."""
     from pyspark.sql import SparkSession
+
     try:
         from awsglue.context import GlueContext
         from awsglue.job import Job
         from pyspark.context import SparkContext
+
         glue_context = GlueContext(SparkContext.getOrCreate())
         job = Job(glue_context)
         job.init(args.JOB_NAME, {k.lstrip("-"): v for k, v in args.arguments().items()})
@@ -56,7 +59,7 @@ def start_spark(args: EtlArgs):
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in config.SPARK_CONF.items():
         if key.startswith("spark.hadoop."):
-            hadoop.set(key[len("spark.hadoop."):], value)
+            hadoop.set(key[len("spark.hadoop.") :], value)
         else:
             spark.conf.set(key, value)
     return spark, job
@@ -75,8 +78,11 @@ def now_iso() -> str:
 
 
 def ledger_of(args: EtlArgs) -> file_ledger.Ledger:
-    return file_ledger.Ledger(aws.resource("dynamodb", args.aws_region).Table(
-        config.file_tracker_table(args.dynamodb_table_name)))
+    return file_ledger.Ledger(
+        aws.resource("dynamodb", args.aws_region).Table(
+            config.file_tracker_table(args.dynamodb_table_name)
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------- full_etl
@@ -90,23 +96,36 @@ def read_files(spark, files: list[dict], dataset: str, multiline: bool):
         by_header[tuple(entry["columns"])].append(entry)
     frames = []
     for header, group in sorted(by_header.items()):
-        frame = (spark.read.option("header", True).option("escape", '"')
-                 .option("multiLine", multiline).option("mode", "PERMISSIVE")
-                 .csv([e["copy"] for e in group]))
+        frame = (
+            spark.read.option("header", True)
+            .option("escape", '"')
+            .option("multiLine", multiline)
+            .option("mode", "PERMISSIVE")
+            .csv([e["copy"] for e in group])
+        )
         frame = frame.toDF(*header)  # names from this header (BOM and padding removed)
-        frames.append(frame.select(
-            *[F.col(c) if c in header else F.lit(None).cast("string").alias(c)
-              for c in READ_COLUMNS[dataset]],
-            # the object a row came from, as bucket/key (Spark reports it URL-encoded)
-            F.regexp_replace(F.expr("url_decode(input_file_name())"), "^s3a?://", "")
-            .alias("_path")))
+        frames.append(
+            frame.select(
+                *[
+                    F.col(c) if c in header else F.lit(None).cast("string").alias(c)
+                    for c in READ_COLUMNS[dataset]
+                ],
+                # the object a row came from, as bucket/key (Spark reports it URL-encoded)
+                F.regexp_replace(F.expr("url_decode(input_file_name())"), "^s3a?://", "").alias(
+                    "_path"
+                ),
+            )
+        )
     rows = frames[0]
     for frame in frames[1:]:
         rows = rows.unionByName(frame)
     sources = spark.createDataFrame(
-        [(e["copy"].removeprefix("s3://"), e["key"], e["version_id"], e["upload_order"])
-         for e in files],
-        "_path string, source_key string, source_version string, upload_order string")
+        [
+            (e["copy"].removeprefix("s3://"), e["key"], e["version_id"], e["upload_order"])
+            for e in files
+        ],
+        "_path string, source_key string, source_version string, upload_order string",
+    )
     return rows.join(F.broadcast(sources), "_path", "left").drop("_path")
 
 
@@ -114,21 +133,39 @@ def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> di
     """Writes this batch's rows of songs/users (with their source); rows per file."""
     from music_streaming import kpis
 
-    rows = kpis.REFERENCE_ROWS[dataset](read_files(spark, files, dataset, multiline=True),
-                                        keep=kpis.SOURCE_COLUMNS).cache()
-    counts = {r["source_key"] + "#" + r["source_version"]: r["count"]
-              for r in rows.groupBy("source_key", "source_version").count().collect()}
-    (rows.coalesce(1).write.mode("overwrite").parquet(layout.s3_url(
-        args.processed_bucket, layout.reference_batch_prefix(dataset, args.batch_id))))
+    rows = kpis.REFERENCE_ROWS[dataset](
+        read_files(spark, files, dataset, multiline=True), keep=kpis.SOURCE_COLUMNS
+    ).cache()
+    counts = {
+        r["source_key"] + "#" + r["source_version"]: r["count"]
+        for r in rows.groupBy("source_key", "source_version").count().collect()
+    }
+    (
+        rows.coalesce(1)
+        .write.mode("overwrite")
+        .parquet(
+            layout.s3_url(
+                args.processed_bucket, layout.reference_batch_prefix(dataset, args.batch_id)
+            )
+        )
+    )
     rows.unpersist()
-    return {e["file_id"]: {"dataset": dataset, "rows": counts.get(
-        e["key"] + "#" + e["version_id"], 0), "rejected_rows": 0} for e in files}
+    return {
+        e["file_id"]: {
+            "dataset": dataset,
+            "rows": counts.get(e["key"] + "#" + e["version_id"], 0),
+            "rejected_rows": 0,
+        }
+        for e in files
+    }
 
 
 def counted_sources(spark, counted: dict):
     """(source_key, source_version) of the versions whose rows count, as a small DataFrame."""
-    return spark.createDataFrame([(k, i["version_id"]) for k, i in sorted(counted.items())],
-                                 "source_key string, source_version string")
+    return spark.createDataFrame(
+        [(k, i["version_id"]) for k, i in sorted(counted.items())],
+        "source_key string, source_version string",
+    )
 
 
 def load_reference(spark, s3, processed: str, dataset: str, counted):
@@ -153,15 +190,20 @@ def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -
     from music_streaming import kpis
 
     raw = read_files(spark, files, datasets.STREAMS, multiline=False)
-    typed = kpis.typed_streams(raw, keep=kpis.SOURCE_COLUMNS).persist(
-        StorageLevel.MEMORY_AND_DISK)
+    typed = kpis.typed_streams(raw, keep=kpis.SOURCE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     # One pass gives both the per-file counts and the days the batch touches.
-    counts = typed.groupBy("source_key", "source_version", "listen_date").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected")).collect()
+    counts = (
+        typed.groupBy("source_key", "source_version", "listen_date")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(F.when(kpis.is_valid_stream(), 0).otherwise(1)).alias("rejected"),
+        )
+        .collect()
+    )
     ids = {(e["key"], e["version_id"]): e["file_id"] for e in files}
-    per_file = {e["file_id"]: {"dataset": datasets.STREAMS, "rows": 0, "rejected_rows": 0}
-                for e in files}
+    per_file = {
+        e["file_id"]: {"dataset": datasets.STREAMS, "rows": 0, "rejected_rows": 0} for e in files
+    }
     days = set()
     for row in counts:
         entry = per_file[ids[(row["source_key"], row["source_version"])]]
@@ -172,10 +214,18 @@ def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -
     valid, _rejected = kpis.split_streams(typed)
     # Every valid row is kept with its source (events are de-duplicated when KPIs are
     # computed), so a later correction of one file removes exactly that file's rows.
-    (kpis.enrich_streams(valid, songs, users).repartition("genre").write.mode("overwrite")
-     .partitionBy("genre").parquet(layout.s3_url(args.processed_bucket,
-                                                 layout.processed_batch_prefix(
-                                                     args.processing_date, args.batch_id))))
+    (
+        kpis.enrich_streams(valid, songs, users)
+        .repartition("genre")
+        .write.mode("overwrite")
+        .partitionBy("genre")
+        .parquet(
+            layout.s3_url(
+                args.processed_bucket,
+                layout.processed_batch_prefix(args.processing_date, args.batch_id),
+            )
+        )
+    )
     typed.unpersist()
     return per_file, days
 
@@ -190,8 +240,10 @@ def days_naming(spark, s3, processed: str, column: str, ids) -> set:
     if not aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
         return set()
     streams = processed_streams(spark, processed)
-    return {r["listen_date"] for r in streams.join(ids, column, "left_semi")
-            .select("listen_date").distinct().collect()}
+    return {
+        r["listen_date"]
+        for r in streams.join(ids, column, "left_semi").select("listen_date").distinct().collect()
+    }
 
 
 def reference_days(spark, s3, processed: str, dataset: str, keys: list[str]) -> set:
@@ -211,8 +263,14 @@ def corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
 
     if not aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
         return set()
-    return {r["listen_date"] for r in processed_streams(spark, processed)
-            .filter(F.col("source_key").isin(keys)).select("listen_date").distinct().collect()}
+    return {
+        r["listen_date"]
+        for r in processed_streams(spark, processed)
+        .filter(F.col("source_key").isin(keys))
+        .select("listen_date")
+        .distinct()
+        .collect()
+    }
 
 
 def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
@@ -224,12 +282,15 @@ def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
 
     if not days:
         return {name: [] for name in KPI_NAMES}
-    day_streams = (processed_streams(spark, processed)
-                   .filter(F.col("listen_date").isin(sorted(days)))
-                   .join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
-                   .select(*kpis.STREAM_KEY, "listen_date"))
+    day_streams = (
+        processed_streams(spark, processed)
+        .filter(F.col("listen_date").isin(sorted(days)))
+        .join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
+        .select(*kpis.STREAM_KEY, "listen_date")
+    )
     enriched = kpis.enrich_streams(kpis.play_counts(day_streams), songs, users).persist(
-        StorageLevel.MEMORY_AND_DISK)
+        StorageLevel.MEMORY_AND_DISK
+    )
     results = kpis.daily_kpis(enriched, songs)
     # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
     rows = {name: [r.asDict() for r in getattr(results, name).collect()] for name in KPI_NAMES}
@@ -248,8 +309,13 @@ def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: lis
     if any(i.get("dataset") == datasets.STREAMS for i in others):
         for dataset in (datasets.SONGS, datasets.USERS):
             if by_dataset[dataset]:
-                days |= reference_days(spark, s3, args.processed_bucket, dataset,
-                                       [e["key"] for e in by_dataset[dataset]])
+                days |= reference_days(
+                    spark,
+                    s3,
+                    args.processed_bucket,
+                    dataset,
+                    [e["key"] for e in by_dataset[dataset]],
+                )
     return days
 
 
@@ -282,8 +348,9 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
     touched: set = set()
     with timed(steps, "batch_streams"):
         if by_dataset[datasets.STREAMS]:
-            per_file, touched = write_batch_streams(spark, args, by_dataset[datasets.STREAMS],
-                                                    songs, users)
+            per_file, touched = write_batch_streams(
+                spark, args, by_dataset[datasets.STREAMS], songs, users
+            )
             files.update(per_file)
             mark_processed(by_dataset[datasets.STREAMS])
     # Everything this batch contributes is committed (Parquet + PROCESSED): a snapshot versioned
@@ -299,20 +366,34 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
         users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
         rows = day_kpis(spark, args.processed_bucket, touched, counted, songs, users)
     days = sorted(d.isoformat() for d in touched)
-    aws.write_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id),
-                   {"batch_id": args.batch_id, "snapshot_version": snapshot_version,
-                    "touched_days": days, **rows})
+    aws.write_json(
+        s3,
+        args.processed_bucket,
+        layout.kpi_results_key(args.batch_id),
+        {
+            "batch_id": args.batch_id,
+            "snapshot_version": snapshot_version,
+            "touched_days": days,
+            **rows,
+        },
+    )
     streams = [f for f in files.values() if f["dataset"] == datasets.STREAMS]
     quality = rows["stream_quality"]
     summary = {
-        "batch_id": args.batch_id, "processing_date": args.processing_date,
-        "task_type": args.task_type, "files": files, "touched_days": days,
-        "snapshot_version": snapshot_version, "step_seconds": steps,
+        "batch_id": args.batch_id,
+        "processing_date": args.processing_date,
+        "task_type": args.task_type,
+        "files": files,
+        "touched_days": days,
+        "snapshot_version": snapshot_version,
+        "step_seconds": steps,
         "metrics": {
             "ProcessedRecords": sum(f["rows"] - f["rejected_rows"] for f in streams),
             "RejectedRecords": sum(f["rejected_rows"] for f in streams),
             "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in quality),
-            "UnknownUserStreams": sum(d["unknown_user_streams"] for d in quality)}}
+            "UnknownUserStreams": sum(d["unknown_user_streams"] for d in quality),
+        },
+    }
     aws.write_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id), summary)
     return summary
 
@@ -322,23 +403,40 @@ def dynamodb_only(_spark, s3, args: EtlArgs) -> dict:
     etl = aws.read_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id))
     results = aws.read_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id))
     items = dynamo_items.kpi_items({name: results.get(name, []) for name in KPI_NAMES})
-    writer = kpi_snapshot.SnapshotWriter(aws.client("dynamodb", args.aws_region),
-                                         args.dynamodb_table_name, config.KPI_DATE_INDEX)
+    writer = kpi_snapshot.SnapshotWriter(
+        aws.client("dynamodb", args.aws_region), args.dynamodb_table_name, config.KPI_DATE_INDEX
+    )
     with ThreadPoolExecutor(max_workers=4) as pool:
-        outcome = writer.write(items, results["touched_days"], int(results["snapshot_version"]),
-                               executor=pool)
-    superseded = sorted(d for d, (state, _removed) in outcome.items()
-                        if state == kpi_snapshot.SUPERSEDED)
+        outcome = writer.write(
+            items, results["touched_days"], int(results["snapshot_version"]), executor=pool
+        )
+    superseded = sorted(
+        d for d, (state, _removed) in outcome.items() if state == kpi_snapshot.SUPERSEDED
+    )
     removed = sum(n for _state, n in outcome.values())
-    log.info("snapshot %s: %d KPI items for %d day(s), %d stale removed; days a newer snapshot "
-             "already holds: %s", results["snapshot_version"], len(items), len(outcome),
-             removed, superseded or "none")
+    log.info(
+        "snapshot %s: %d KPI items for %d day(s), %d stale removed; days a newer snapshot "
+        "already holds: %s",
+        results["snapshot_version"],
+        len(items),
+        len(outcome),
+        removed,
+        superseded or "none",
+    )
     ledger = ledger_of(args)
     for file_id, info in sorted(etl["files"].items()):
-        ledger.move(file_id, file_ledger.KPIS_WRITTEN, args.batch_id, row_count=info["rows"],
-                    rejected_rows=info["rejected_rows"], kpis_written_at=now_iso())
-    return {"metrics": {"DynamoDBWrites": len(items) + len(etl["files"])},
-            "superseded_days": superseded}
+        ledger.move(
+            file_id,
+            file_ledger.KPIS_WRITTEN,
+            args.batch_id,
+            row_count=info["rows"],
+            rejected_rows=info["rejected_rows"],
+            kpis_written_at=now_iso(),
+        )
+    return {
+        "metrics": {"DynamoDBWrites": len(items) + len(etl["files"])},
+        "superseded_days": superseded,
+    }
 
 
 # ---------------------------------------------------------------------------- archiving_only
@@ -346,15 +444,25 @@ def archive_file(s3, ledger, args: EtlArgs, file_id: str) -> None:
     """KPIS_WRITTEN -> copy verified -> ARCHIVED -> raw version deleted (each step repeatable)."""
     item = ledger.get(file_id)
     state = item and item.get("state")
-    if not item or item.get("batch_id") != args.batch_id \
-            or state not in (file_ledger.KPIS_WRITTEN, file_ledger.ARCHIVED):
-        raise RuntimeError(f"KPIs of {file_id} are not written (state {state}, batch "
-                           f"{item and item.get('batch_id')})")
+    if (
+        not item
+        or item.get("batch_id") != args.batch_id
+        or state not in (file_ledger.KPIS_WRITTEN, file_ledger.ARCHIVED)
+    ):
+        raise RuntimeError(
+            f"KPIs of {file_id} are not written (state {state}, batch "
+            f"{item and item.get('batch_id')})"
+        )
     if state == file_ledger.KPIS_WRITTEN:
         bucket, _, key = item["archive_copy"].removeprefix("s3://").partition("/")
         aws.verify_copy(s3, bucket, key, int(item["size"]), int(item["crc32"]))
-        ledger.move(file_id, file_ledger.ARCHIVED, args.batch_id,
-                    archived_to=item["archive_copy"], archived_at=now_iso())
+        ledger.move(
+            file_id,
+            file_ledger.ARCHIVED,
+            args.batch_id,
+            archived_to=item["archive_copy"],
+            archived_at=now_iso(),
+        )
     aws.delete_version(s3, aws.version_source(item["bucket"], item["key"], item["version_id"]))
 
 
@@ -370,8 +478,10 @@ def archiving_only(_spark, s3, args: EtlArgs) -> dict:
         except Exception as exc:  # noqa: BLE001 - every file is tried, failures reported at the end
             log.error("could not archive %s: %s", file_id, exc)
             failed.append({"file": file_id, "error": str(exc)})
-    summary = {"metrics": {"ArchivedFiles": archived, "FailedFiles": len(failed)},
-               "failed_files": failed}
+    summary = {
+        "metrics": {"ArchivedFiles": archived, "FailedFiles": len(failed)},
+        "failed_files": failed,
+    }
     if failed:
         raise ArchivingFailed(summary)
     return summary
@@ -379,8 +489,10 @@ def archiving_only(_spark, s3, args: EtlArgs) -> dict:
 
 class ArchivingFailed(RuntimeError):
     def __init__(self, summary: dict):
-        super().__init__(f"{len(summary['failed_files'])} file(s) could not be archived: "
-                         f"{summary['failed_files']}")
+        super().__init__(
+            f"{len(summary['failed_files'])} file(s) could not be archived: "
+            f"{summary['failed_files']}"
+        )
         self.summary = summary
 
 
@@ -398,14 +510,24 @@ def run(argv: list[str]) -> int:
         result = TASKS[args.task_type](spark, s3, args)
     except Exception as exc:
         failed = exc.summary["metrics"] if isinstance(exc, ArchivingFailed) else {}
-        aws.put_metrics(cloudwatch, "ETL/Metrics", {**failed, "JobFailures": 1},
-                        {"TaskType": args.task_type})
+        aws.put_metrics(
+            cloudwatch, "ETL/Metrics", {**failed, "JobFailures": 1}, {"TaskType": args.task_type}
+        )
         log.exception("%s of batch %s failed", args.task_type, args.batch_id)
         raise
-    aws.put_metrics(cloudwatch, "ETL/Metrics", {**result["metrics"], "JobFailures": 0},
-                    {"TaskType": args.task_type})
-    log.info("%s of batch %s done in %.1f s: %s", args.task_type, args.batch_id,
-             time.monotonic() - started, json.dumps(result["metrics"]))
+    aws.put_metrics(
+        cloudwatch,
+        "ETL/Metrics",
+        {**result["metrics"], "JobFailures": 0},
+        {"TaskType": args.task_type},
+    )
+    log.info(
+        "%s of batch %s done in %.1f s: %s",
+        args.task_type,
+        args.batch_id,
+        time.monotonic() - started,
+        json.dumps(result["metrics"]),
+    )
     if job is not None:
         job.commit()
     return 0

@@ -14,13 +14,13 @@ validation_results/batch_id={batch_id}/validation_report.json, publishes DataVal
 ValidationSuccess (1/0), and exits 1 when the batch is invalid unless fail_on_invalid is false.
 A retry finds the files it already decided in the ledger and reports them as decided.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import sys
 from datetime import datetime, timezone
-
 
 from music_streaming import aws, config, datasets, job_args, layout
 from music_streaming import ledger as file_ledger
@@ -36,11 +36,18 @@ KEPT_IN_LEDGER = ("errors", "columns", "row_count", "bad_row_count", "bad_rows_b
 def entry_from_ledger(item: dict) -> dict:
     """The report entry of a file decided earlier (a retried run)."""
     valid = item["state"] != file_ledger.QUARANTINED
-    entry = {"key": item["key"], "version_id": item["version_id"], "file_id": item["file_key"],
-             "dataset": item.get("dataset"), "status": VALID if valid else INVALID,
-             "upload_order": item["upload_order"], "bytes": int(item["size"]),
-             "crc32": int(item["crc32"]) if item.get("crc32") is not None else None,
-             "copy": item.get("archive_copy"), "quarantined_to": item.get("quarantined_to")}
+    entry = {
+        "key": item["key"],
+        "version_id": item["version_id"],
+        "file_id": item["file_key"],
+        "dataset": item.get("dataset"),
+        "status": VALID if valid else INVALID,
+        "upload_order": item["upload_order"],
+        "bytes": int(item["size"]),
+        "crc32": int(item["crc32"]) if item.get("crc32") is not None else None,
+        "copy": item.get("archive_copy"),
+        "quarantined_to": item.get("quarantined_to"),
+    }
     for name in KEPT_IN_LEDGER:
         value = item.get(name)
         entry[name] = json.loads(json.dumps(value, default=int)) if value is not None else None
@@ -50,20 +57,35 @@ def entry_from_ledger(item: dict) -> dict:
 def check_version(s3, item: dict, max_bad_row_ratio: float) -> dict:
     """Streams one version from raw and checks it; the report entry."""
     source = aws.version_source(item["bucket"], item["key"], item["version_id"])
-    base = {"version_id": item["version_id"], "file_id": item["file_key"],
-            "upload_order": item["upload_order"], "copy": None, "quarantined_to": None}
+    base = {
+        "version_id": item["version_id"],
+        "file_id": item["file_key"],
+        "upload_order": item["upload_order"],
+        "copy": None,
+        "quarantined_to": None,
+    }
     try:
         body = s3.get_object(**source)["Body"]
     except s3.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] not in ("NoSuchKey", "NoSuchVersion", "404"):
             raise
-        return {**base, "key": item["key"], "dataset": datasets.dataset_of(item["key"]),
-                "status": INVALID, "errors": ["this version is no longer in the raw bucket"],
-                "bytes": 0, "crc32": None, "columns": [], "row_count": 0, "bad_row_count": 0,
-                "bad_rows_by_reason": {}}
+        return {
+            **base,
+            "key": item["key"],
+            "dataset": datasets.dataset_of(item["key"]),
+            "status": INVALID,
+            "errors": ["this version is no longer in the raw bucket"],
+            "bytes": 0,
+            "crc32": None,
+            "columns": [],
+            "row_count": 0,
+            "bad_row_count": 0,
+            "bad_rows_by_reason": {},
+        }
     with body:
-        report = validate_csv(item["key"], body.iter_chunks(CHUNK_BYTES),
-                              max_bad_row_ratio=max_bad_row_ratio)
+        report = validate_csv(
+            item["key"], body.iter_chunks(CHUNK_BYTES), max_bad_row_ratio=max_bad_row_ratio
+        )
     return {**report, **base}
 
 
@@ -72,11 +94,23 @@ def keep_valid(s3, ledger, item: dict, entry: dict, args: dict) -> None:
     archive = args["archive_bucket"]
     target = layout.archive_key(args["processing_date"], item["key"], item["version_id"])
     aws.copy_version_verified(
-        s3, aws.version_source(item["bucket"], item["key"], item["version_id"]), item["etag"],
-        entry["bytes"], entry["crc32"], archive, target)
+        s3,
+        aws.version_source(item["bucket"], item["key"], item["version_id"]),
+        item["etag"],
+        entry["bytes"],
+        entry["crc32"],
+        archive,
+        target,
+    )
     entry["copy"] = layout.s3_url(archive, target)
-    ledger.move(item["file_key"], file_ledger.VALIDATED, args["batch_id"],
-                archive_copy=entry["copy"], crc32=entry["crc32"], **{k: entry[k] for k in KEPT_IN_LEDGER})
+    ledger.move(
+        item["file_key"],
+        file_ledger.VALIDATED,
+        args["batch_id"],
+        archive_copy=entry["copy"],
+        crc32=entry["crc32"],
+        **{k: entry[k] for k in KEPT_IN_LEDGER},
+    )
 
 
 def quarantine(s3, ledger, item: dict, entry: dict, args: dict) -> None:
@@ -86,18 +120,40 @@ def quarantine(s3, ledger, item: dict, entry: dict, args: dict) -> None:
     reason = "; ".join(entry["errors"])
     if entry["crc32"] is not None and quarantine_bucket:
         target = layout.quarantine_key(batch_id, item["key"], item["version_id"])
-        aws.write_json(s3, quarantine_bucket, target + ".reason.json",
-                       {"batch_id": batch_id, "source": item["file_key"],
-                        "errors": entry["errors"], "report": entry})
+        aws.write_json(
+            s3,
+            quarantine_bucket,
+            target + ".reason.json",
+            {
+                "batch_id": batch_id,
+                "source": item["file_key"],
+                "errors": entry["errors"],
+                "report": entry,
+            },
+        )
         # S3 metadata is ASCII: the full reason is in the JSON beside the file.
         aws.copy_version_verified(
-            s3, source, item["etag"], entry["bytes"], entry["crc32"], quarantine_bucket, target,
-            metadata={"reason": reason.encode("ascii", "replace").decode()[:1024],
-                      "batch_id": batch_id})
+            s3,
+            source,
+            item["etag"],
+            entry["bytes"],
+            entry["crc32"],
+            quarantine_bucket,
+            target,
+            metadata={
+                "reason": reason.encode("ascii", "replace").decode()[:1024],
+                "batch_id": batch_id,
+            },
+        )
         entry["quarantined_to"] = layout.s3_url(quarantine_bucket, target)
-    ledger.move(item["file_key"], file_ledger.QUARANTINED, batch_id,
-                quarantined_to=entry["quarantined_to"] or "-", crc32=entry["crc32"],
-                **{k: entry[k] for k in KEPT_IN_LEDGER})
+    ledger.move(
+        item["file_key"],
+        file_ledger.QUARANTINED,
+        batch_id,
+        quarantined_to=entry["quarantined_to"] or "-",
+        crc32=entry["crc32"],
+        **{k: entry[k] for k in KEPT_IN_LEDGER},
+    )
     if entry["quarantined_to"]:
         aws.delete_version(s3, source)
     log.warning("quarantined %s to %s: %s", item["file_key"], entry["quarantined_to"], reason)
@@ -107,11 +163,13 @@ def decide(s3, ledger, item: dict, args: dict) -> dict:
     """The report entry of one claimed file, acting on it once (retries find it decided)."""
     if item.get("batch_id") != args["batch_id"]:
         raise file_ledger.TransitionRefused(
-            f"{item['file_key']} belongs to batch {item.get('batch_id')}, not {args['batch_id']}")
+            f"{item['file_key']} belongs to batch {item.get('batch_id')}, not {args['batch_id']}"
+        )
     if item["state"] == file_ledger.QUARANTINED:  # decided; make sure raw let go of it
         if item.get("quarantined_to", "-") != "-":
-            aws.delete_version(s3, aws.version_source(item["bucket"], item["key"],
-                                                      item["version_id"]))
+            aws.delete_version(
+                s3, aws.version_source(item["bucket"], item["key"], item["version_id"])
+            )
         return entry_from_ledger(item)
     if item["state"] != file_ledger.CLAIMED:
         return entry_from_ledger(item)
@@ -125,15 +183,27 @@ def decide(s3, ledger, item: dict, args: dict) -> dict:
 
 def run(argv: list[str]) -> int:
     now = datetime.now(timezone.utc)
-    args = job_args.resolve(argv, REQUIRED, {
-        "aws_region": config.DEFAULT_REGION, "batch_id": now.strftime("batch-%Y%m%d-%H%M%S"),
-        "processing_date": now.strftime("%Y-%m-%d"), "quarantine_bucket": "", "files": "",
-        "max_files": str(config.VARIABLE_DEFAULTS["max_files_per_batch"]),
-        "max_bad_row_ratio": "0", "fail_on_invalid": "true"})
+    args = job_args.resolve(
+        argv,
+        REQUIRED,
+        {
+            "aws_region": config.DEFAULT_REGION,
+            "batch_id": now.strftime("batch-%Y%m%d-%H%M%S"),
+            "processing_date": now.strftime("%Y-%m-%d"),
+            "quarantine_bucket": "",
+            "files": "",
+            "max_files": str(config.VARIABLE_DEFAULTS["max_files_per_batch"]),
+            "max_bad_row_ratio": "0",
+            "fail_on_invalid": "true",
+        },
+    )
     raw, batch_id, region = args["raw_data_bucket"], args["batch_id"], args["aws_region"]
     s3 = aws.client("s3", region)
-    ledger = file_ledger.Ledger(aws.resource("dynamodb", region).Table(
-        config.file_tracker_table(args["dynamodb_table_name"])))
+    ledger = file_ledger.Ledger(
+        aws.resource("dynamodb", region).Table(
+            config.file_tracker_table(args["dynamodb_table_name"])
+        )
+    )
     file_ids = json.loads(args["files"]) if args["files"].strip() else []
     if file_ids:
         items = ledger.get_many(file_ids)
@@ -144,18 +214,31 @@ def run(argv: list[str]) -> int:
 
     entries = [decide(s3, ledger, item, args) for item in items]
     for entry in entries:
-        log.info("%s (version %s): %s %s", entry["key"], entry["version_id"], entry["status"],
-                 "; ".join(entry["errors"] or []))
+        log.info(
+            "%s (version %s): %s %s",
+            entry["key"],
+            entry["version_id"],
+            entry["status"],
+            "; ".join(entry["errors"] or []),
+        )
     report = batch_report(batch_id, raw, entries, now.isoformat())
     report_key = layout.validation_report_key(batch_id)
     aws.write_json(s3, args["processed_bucket"], report_key, report)
-    log.info("batch %s is %s (%s); report s3://%s/%s", batch_id, report["status"],
-             report["summary"], args["processed_bucket"], report_key)
+    log.info(
+        "batch %s is %s (%s); report s3://%s/%s",
+        batch_id,
+        report["status"],
+        report["summary"],
+        args["processed_bucket"],
+        report_key,
+    )
 
     valid = report["status"] != INVALID
-    aws.put_metrics(aws.client("cloudwatch", region), "DataValidation/Metrics",
-                    {"ValidationSuccess": 1 if valid else 0,
-                     "InvalidFiles": len(report["invalid_files"])})
+    aws.put_metrics(
+        aws.client("cloudwatch", region),
+        "DataValidation/Metrics",
+        {"ValidationSuccess": 1 if valid else 0, "InvalidFiles": len(report["invalid_files"])},
+    )
     if not valid and args["fail_on_invalid"].lower() == "true":
         return 1
     return 0

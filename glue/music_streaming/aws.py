@@ -1,5 +1,6 @@
 """Small boto3 helpers shared by the jobs. Endpoints come from the environment
 (``AWS_ENDPOINT_URL`` locally, nothing in AWS), never from code."""
+
 from __future__ import annotations
 
 import base64
@@ -53,9 +54,14 @@ def ensure_table(dynamodb, definition: dict) -> bool:
 
 def pipeline_tables(dynamodb, table_name: str) -> list[str]:
     """The KPI table and its file ledger, as every deploy defines them; the ones created."""
-    return [d["TableName"] for d in (config.kpi_table_definition(table_name),
-                                     config.file_tracker_table_definition(table_name))
-            if ensure_table(dynamodb, d)]
+    return [
+        d["TableName"]
+        for d in (
+            config.kpi_table_definition(table_name),
+            config.file_tracker_table_definition(table_name),
+        )
+        if ensure_table(dynamodb, d)
+    ]
 
 
 def read_json(s3, bucket: str, key: str):
@@ -63,8 +69,12 @@ def read_json(s3, bucket: str, key: str):
 
 
 def write_json(s3, bucket: str, key: str, document) -> None:
-    s3.put_object(Bucket=bucket, Key=key, ContentType="application/json",
-                  Body=json.dumps(document, indent=2, sort_keys=True, default=str).encode())
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        ContentType="application/json",
+        Body=json.dumps(document, indent=2, sort_keys=True, default=str).encode(),
+    )
 
 
 def head(s3, bucket: str, key: str) -> Optional[dict]:
@@ -89,7 +99,7 @@ def list_keys(s3, bucket: str, prefixes: Iterable[str]) -> list[str]:
 
 
 # One CopyObject request copies up to 5 GB; above, a managed multipart copy.
-MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3
+MAX_SINGLE_COPY_BYTES = 5 * 1024**3
 _STREAM_CHUNK = 8 * 1024 * 1024
 
 
@@ -117,8 +127,11 @@ def full_object_crc32(checksum: Mapping[str, str]) -> Optional[int]:
     none or a composite one (checksum of part checksums, written ``base64-N``; a copy of a
     multipart object may carry its source's, whatever ChecksumType says)."""
     reported = checksum.get("ChecksumCRC32")
-    if not reported or "-" in reported or checksum.get("ChecksumType", "FULL_OBJECT") != \
-            "FULL_OBJECT":
+    if (
+        not reported
+        or "-" in reported
+        or checksum.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT"
+    ):
         return None
     return int.from_bytes(base64.b64decode(reported), "big")
 
@@ -130,22 +143,32 @@ def verify_copy(s3, bucket: str, key: str, size: int, crc32: int) -> None:
     CRC32 (GetObjectAttributes); ETags cannot serve, as a multipart upload's ETag is not its
     copy's. Where no full-object checksum is reported (a managed multipart copy), the copy is
     read back and hashed."""
-    attributes = s3.get_object_attributes(Bucket=bucket, Key=key,
-                                          ObjectAttributes=["ObjectSize", "Checksum"])
+    attributes = s3.get_object_attributes(
+        Bucket=bucket, Key=key, ObjectAttributes=["ObjectSize", "Checksum"]
+    )
     checksum = attributes.get("Checksum") or {}
     if attributes["ObjectSize"] != size:
-        raise RuntimeError(f"copy s3://{bucket}/{key} has {attributes['ObjectSize']} bytes, "
-                           f"the source {size}")
+        raise RuntimeError(
+            f"copy s3://{bucket}/{key} has {attributes['ObjectSize']} bytes, the source {size}"
+        )
     reported = full_object_crc32(checksum)
     actual = reported if reported is not None else streamed_crc32(s3, bucket, key)
     if actual != crc32:
-        raise RuntimeError(f"copy s3://{bucket}/{key} has CRC32 {actual:08x}, the source "
-                           f"{crc32:08x}")
+        raise RuntimeError(
+            f"copy s3://{bucket}/{key} has CRC32 {actual:08x}, the source {crc32:08x}"
+        )
 
 
-def copy_version_verified(s3, source: dict, etag: str, size: int, crc32: int,
-                          dst_bucket: str, dst_key: str,
-                          metadata: Optional[Mapping[str, str]] = None) -> None:
+def copy_version_verified(
+    s3,
+    source: dict,
+    etag: str,
+    size: int,
+    crc32: int,
+    dst_bucket: str,
+    dst_key: str,
+    metadata: Optional[Mapping[str, str]] = None,
+) -> None:
     """Copies exactly one version (``version_source``; CopySourceIfMatch its ETag, so a changed
     object is never copied in its place) and verifies the copy (``verify_copy``)."""
     extra = {"ChecksumAlgorithm": "CRC32", "CopySourceIfMatch": f'"{etag.strip(chr(34))}"'}
@@ -164,14 +187,20 @@ def delete_version(s3, source: dict) -> None:
     s3.delete_object(**source)
 
 
-def put_metrics(cloudwatch, namespace: str, values: Mapping[str, float],
-                dimensions: Optional[Mapping[str, str]] = None) -> None:
+def put_metrics(
+    cloudwatch,
+    namespace: str,
+    values: Mapping[str, float],
+    dimensions: Optional[Mapping[str, str]] = None,
+) -> None:
     """Publishes metrics; a monitoring outage must not fail the data work, so errors are logged."""
     dims = [{"Name": k, "Value": v} for k, v in (dimensions or {}).items()]
-    data = [{"MetricName": name, "Value": float(value), "Unit": "Count", "Dimensions": dims}
-            for name, value in values.items()]
+    data = [
+        {"MetricName": name, "Value": float(value), "Unit": "Count", "Dimensions": dims}
+        for name, value in values.items()
+    ]
     try:
         for start in range(0, len(data), 20):
-            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start:start + 20])
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + 20])
     except Exception:  # noqa: BLE001 - logged and tolerated by design
         log.exception("could not publish metrics %s to %s", sorted(values), namespace)

@@ -4,6 +4,7 @@ The DAGs (Variable defaults), the local stack's bootstrap, the AWS templates' te
 all read this module, so a name changes in one place only. Standard library only: MWAA imports it
 from the DAGs folder and Glue's Python shell imports it on Python 3.9.
 """
+
 from __future__ import annotations
 
 PROJECT = "music-streaming"
@@ -80,7 +81,6 @@ GLUE_JOBS: dict[str, dict[str, object]] = {
 }
 
 
-
 def script_url(settings: dict, job_key: str) -> str:
     return f"s3://{settings['scripts_bucket']}/{SCRIPTS_PREFIX}{GLUE_JOBS[job_key]['script']}"
 
@@ -100,14 +100,22 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
         "--processed_bucket": str(settings["processed_bucket"]),
         "--aws_region": str(settings["aws_region"]),
     }
-    arguments.update({"--archive_bucket": str(settings["archive_bucket"]),
-                      "--dynamodb_table_name": str(settings["dynamodb_table_name"])})
+    arguments.update(
+        {
+            "--archive_bucket": str(settings["archive_bucket"]),
+            "--dynamodb_table_name": str(settings["dynamodb_table_name"]),
+        }
+    )
     if job_key == "validation":
         arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
     definition = {
-        "Name": spec["name"], "Role": role_arn,
-        "Command": {"Name": spec["command"], "ScriptLocation": script_url(settings, job_key),
-                    "PythonVersion": spec["python_version"]},
+        "Name": spec["name"],
+        "Role": role_arn,
+        "Command": {
+            "Name": spec["command"],
+            "ScriptLocation": script_url(settings, job_key),
+            "PythonVersion": spec["python_version"],
+        },
         "DefaultArguments": arguments,
         "ExecutionProperty": {"MaxConcurrentRuns": spec["max_concurrent_runs"]},
         "MaxRetries": 0,
@@ -116,8 +124,11 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
     if spec["command"] == "pythonshell":
         definition.update(MaxCapacity=spec["max_capacity"], GlueVersion=PYTHON_SHELL_GLUE_VERSION)
     else:
-        definition.update(WorkerType=spec["worker_type"], NumberOfWorkers=spec["number_of_workers"],
-                          GlueVersion=GLUE_VERSION)
+        definition.update(
+            WorkerType=spec["worker_type"],
+            NumberOfWorkers=spec["number_of_workers"],
+            GlueVersion=GLUE_VERSION,
+        )
     return definition
 
 
@@ -128,9 +139,12 @@ LAMBDA_TIMEOUT_SECONDS = 60
 
 
 def lambda_environment(settings: dict) -> dict[str, str]:
-    return {"MWAA_ENVIRONMENT_NAME": MWAA_ENVIRONMENT_NAME, "DAG_ID": REALTIME_DAG_ID,
-            "TRIGGER_METHOD": "rest_api",
-            "FILE_LEDGER_TABLE": file_tracker_table(str(settings["dynamodb_table_name"]))}
+    return {
+        "MWAA_ENVIRONMENT_NAME": MWAA_ENVIRONMENT_NAME,
+        "DAG_ID": REALTIME_DAG_ID,
+        "TRIGGER_METHOD": "rest_api",
+        "FILE_LEDGER_TABLE": file_tracker_table(str(settings["dynamodb_table_name"])),
+    }
 
 
 # Tuning of the ETL job, applied by the job itself when its session starts (Glue reserves --conf).
@@ -165,14 +179,20 @@ def kpi_table_definition(table_name: str) -> dict:
             {"AttributeName": "sk", "AttributeType": "S"},
             {"AttributeName": "date", "AttributeType": "S"},
         ],
-        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
-                      {"AttributeName": "sk", "KeyType": "RANGE"}],
-        "GlobalSecondaryIndexes": [{
-            "IndexName": KPI_DATE_INDEX,
-            "KeySchema": [{"AttributeName": "date", "KeyType": "HASH"},
-                          {"AttributeName": "pk", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": KPI_DATE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "date", "KeyType": "HASH"},
+                    {"AttributeName": "pk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     }
 
 
@@ -185,14 +205,20 @@ def file_tracker_table_definition(table_name: str) -> dict:
     return {
         "TableName": file_tracker_table(table_name),
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": "file_key", "AttributeType": "S"},
-                                 {"AttributeName": "state", "AttributeType": "S"},
-                                 {"AttributeName": "upload_order", "AttributeType": "S"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "file_key", "AttributeType": "S"},
+            {"AttributeName": "state", "AttributeType": "S"},
+            {"AttributeName": "upload_order", "AttributeType": "S"},
+        ],
         "KeySchema": [{"AttributeName": "file_key", "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [{
-            "IndexName": LEDGER_STATE_INDEX,
-            "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"},
-                          {"AttributeName": "upload_order", "KeyType": "RANGE"}],
-            "Projection": {"ProjectionType": "ALL"},
-        }],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": LEDGER_STATE_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "state", "KeyType": "HASH"},
+                    {"AttributeName": "upload_order", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     }

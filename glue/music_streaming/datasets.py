@@ -11,6 +11,7 @@ Python-only syntax), and ``tests/unit/parsing_vectors.json`` runs the same vecto
 - Integers: optional sign and ASCII digits only (``12.0``, ``1e3``, ``1_000`` are not integers).
 - Headers are matched by name, per file, never by position.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,17 @@ INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
     USERS: ("user_age",),
 }
 FLOAT_COLUMNS: dict[str, tuple[str, ...]] = {
-    SONGS: ("danceability", "energy", "loudness", "speechiness", "acousticness",
-            "instrumentalness", "liveness", "valence", "tempo"),
+    SONGS: (
+        "danceability",
+        "energy",
+        "loudness",
+        "speechiness",
+        "acousticness",
+        "instrumentalness",
+        "liveness",
+        "valence",
+        "tempo",
+    ),
 }
 
 PAD = " "
@@ -52,7 +62,8 @@ PAD = " "
 TIMESTAMP_PATTERN = (
     r"^([1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[ T]"
     r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(?:[.]([0-9]{1,9}))?"
-    r"(Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])?$")
+    r"(Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])?$"
+)
 INTEGER_PATTERN = r"^[+-]?[0-9]+$"
 FLOAT_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
@@ -77,8 +88,16 @@ def parse_timestamp(value: Optional[str]) -> Optional[datetime]:
         digits = offset[1:].replace(":", "")
         zone = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                          micros, tzinfo=zone)
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            micros,
+            tzinfo=zone,
+        )
     except ValueError:  # 30 February and the like
         return None
     return moment.astimezone(timezone.utc)

@@ -6,6 +6,7 @@
     DATE#{date}               / QUALITY            streams with unknown track or user
 Every item carries ``date`` (index ``date-index``) and ``kpi``.
 """
+
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -37,8 +38,11 @@ def date_pk(day) -> str:
 def genre_daily_item(row: Mapping) -> dict:
     day = _day(row["listen_date"])
     return {
-        "pk": genre_pk(row["genre"], day), "sk": "METRIC#DAILY", "kpi": GENRE_DAILY,
-        "date": day, "genre": row["genre"],
+        "pk": genre_pk(row["genre"], day),
+        "sk": "METRIC#DAILY",
+        "kpi": GENRE_DAILY,
+        "date": day,
+        "genre": row["genre"],
         "listen_count": _number(row["listen_count"]),
         "unique_listeners": _number(row["unique_listeners"]),
         "total_listening_time_ms": _number(row["total_listening_time_ms"]),
@@ -49,10 +53,16 @@ def genre_daily_item(row: Mapping) -> dict:
 def top_song_item(row: Mapping) -> dict:
     day = _day(row["listen_date"])
     item = {
-        "pk": genre_pk(row["genre"], day), "sk": f"SONG#{row['rank']}", "kpi": TOP_SONG,
-        "date": day, "genre": row["genre"], "rank": _number(row["rank"]),
-        "track_id": row["track_id"], "play_count": _number(row["play_count"]),
-        "track_name": row.get("track_name"), "artists": row.get("artists"),
+        "pk": genre_pk(row["genre"], day),
+        "sk": f"SONG#{row['rank']}",
+        "kpi": TOP_SONG,
+        "date": day,
+        "genre": row["genre"],
+        "rank": _number(row["rank"]),
+        "track_id": row["track_id"],
+        "play_count": _number(row["play_count"]),
+        "track_name": row.get("track_name"),
+        "artists": row.get("artists"),
     }
     return {k: v for k, v in item.items() if v is not None}
 
@@ -60,8 +70,12 @@ def top_song_item(row: Mapping) -> dict:
 def top_genre_item(row: Mapping) -> dict:
     day = _day(row["listen_date"])
     return {
-        "pk": date_pk(day), "sk": f"GENRE_RANK#{row['rank']}", "kpi": TOP_GENRE, "date": day,
-        "rank": _number(row["rank"]), "genre": row["genre"],
+        "pk": date_pk(day),
+        "sk": f"GENRE_RANK#{row['rank']}",
+        "kpi": TOP_GENRE,
+        "date": day,
+        "rank": _number(row["rank"]),
+        "genre": row["genre"],
         "listen_count": _number(row["listen_count"]),
     }
 
@@ -69,7 +83,10 @@ def top_genre_item(row: Mapping) -> dict:
 def quality_item(row: Mapping) -> dict:
     day = _day(row["listen_date"])
     return {
-        "pk": date_pk(day), "sk": "QUALITY", "kpi": QUALITY, "date": day,
+        "pk": date_pk(day),
+        "sk": "QUALITY",
+        "kpi": QUALITY,
+        "date": day,
         "streams": _number(row["streams"]),
         "unknown_track_streams": _number(row["unknown_track_streams"]),
         "unknown_user_streams": _number(row["unknown_user_streams"]),

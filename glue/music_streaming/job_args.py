@@ -1,4 +1,5 @@
 """Glue job arguments (``--key value``), via awsglue's getResolvedOptions when it is installed."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,14 +7,18 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Mapping, Sequence
 
 
-def resolve(argv: Sequence[str], required: Sequence[str],
-            optional: Mapping[str, str]) -> dict[str, str]:
+def resolve(
+    argv: Sequence[str], required: Sequence[str], optional: Mapping[str, str]
+) -> dict[str, str]:
     """Required and optional job arguments; Glue's own extra arguments are ignored.
 
     getResolvedOptions fails on absent options, so optional ones are asked for only when given.
     """
-    present = [name for name in optional if f"--{name}" in argv
-               or any(a.startswith(f"--{name}=") for a in argv)]
+    present = [
+        name
+        for name in optional
+        if f"--{name}" in argv or any(a.startswith(f"--{name}=") for a in argv)
+    ]
     try:
         from awsglue.utils import getResolvedOptions
     except ImportError:
@@ -34,6 +39,7 @@ TASK_TYPES = ("full_etl", "dynamodb_only", "archiving_only")
 class EtlArgs:
     """The arguments of the ETL job ``music_streaming_etl_complete``: the one description the job,
     its Glue definition's defaults, the DAG helpers and the tests share."""
+
     JOB_NAME: str
     batch_id: str
     processing_date: str
@@ -57,7 +63,7 @@ class EtlArgs:
         return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
 
     @classmethod
-    def from_argv(cls, argv: Sequence[str]) -> "EtlArgs":
+    def from_argv(cls, argv: Sequence[str]) -> EtlArgs:
         resolved = resolve(argv, cls.required(), cls.optional())
         return cls(**{f.name: resolved[f.name] for f in fields(cls)})
 

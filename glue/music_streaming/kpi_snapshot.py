@@ -12,6 +12,7 @@ the later-versioned one saw everything the earlier one saw). Per day:
 
 A retry of the same snapshot (same version) simply completes it.
 """
+
 from __future__ import annotations
 
 from typing import Iterable, List, Mapping, Optional, Tuple
@@ -37,13 +38,18 @@ def is_marker(item: Mapping) -> bool:
     return item.get("sk") == SNAPSHOT_SK
 
 
-def stale_keys(existing: Iterable[Mapping], fresh: Iterable[Tuple[str, str]],
-               version: int) -> List[Tuple[str, str]]:
+def stale_keys(
+    existing: Iterable[Mapping], fresh: Iterable[Tuple[str, str]], version: int
+) -> List[Tuple[str, str]]:
     """Items of a day to remove: written by an older snapshot and absent from this one."""
     keep = set(fresh)
-    return sorted(dynamo_items.item_key(i) for i in existing
-                  if not is_marker(i) and dynamo_items.item_key(i) not in keep
-                  and int(i.get(VERSION, 0)) < version)
+    return sorted(
+        dynamo_items.item_key(i)
+        for i in existing
+        if not is_marker(i)
+        and dynamo_items.item_key(i) not in keep
+        and int(i.get(VERSION, 0)) < version
+    )
 
 
 def _low_level(item: Mapping) -> dict:
@@ -52,7 +58,9 @@ def _low_level(item: Mapping) -> dict:
 
 def _cancelled(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in (
-        "TransactionCanceledException", "ConditionalCheckFailedException")
+        "TransactionCanceledException",
+        "ConditionalCheckFailedException",
+    )
 
 
 class SnapshotWriter:
@@ -64,12 +72,15 @@ class SnapshotWriter:
     def _take_day(self, day: str, version: int) -> bool:
         try:
             self.client.update_item(
-                TableName=self.table, Key=_low_level(marker_key(day)),
+                TableName=self.table,
+                Key=_low_level(marker_key(day)),
                 UpdateExpression="SET #v = :v, kpi = :k, #d = :d",
                 ConditionExpression="attribute_not_exists(pk) OR #v <= :v",
                 ExpressionAttributeNames={"#v": VERSION, "#d": "date"},
-                ExpressionAttributeValues=_low_level({":v": version, ":k": SNAPSHOT_KIND,
-                                                      ":d": day}))
+                ExpressionAttributeValues=_low_level(
+                    {":v": version, ":k": SNAPSHOT_KIND, ":d": day}
+                ),
+            )
             return True
         except ClientError as exc:
             if _cancelled(exc):
@@ -78,15 +89,21 @@ class SnapshotWriter:
 
     def _transact(self, day: str, version: int, actions: List[dict]) -> bool:
         """Actions in transactions guarded by the day's marker; False once it moved on."""
-        guard = {"ConditionCheck": {
-            "TableName": self.table, "Key": _low_level(marker_key(day)),
-            "ConditionExpression": "#v = :v", "ExpressionAttributeNames": {"#v": VERSION},
-            "ExpressionAttributeValues": _low_level({":v": version})}}
+        guard = {
+            "ConditionCheck": {
+                "TableName": self.table,
+                "Key": _low_level(marker_key(day)),
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": VERSION},
+                "ExpressionAttributeValues": _low_level({":v": version}),
+            }
+        }
         size = TRANSACTION_ITEMS - 1
         for start in range(0, len(actions), size):
             try:
                 self.client.transact_write_items(
-                    TransactItems=[guard, *actions[start:start + size]])
+                    TransactItems=[guard, *actions[start : start + size]]
+                )
             except ClientError as exc:
                 if _cancelled(exc):
                     return False
@@ -97,35 +114,53 @@ class SnapshotWriter:
         from boto3.dynamodb.types import TypeDeserializer
 
         deserialize = TypeDeserializer().deserialize
-        query = {"TableName": self.table, "IndexName": self.date_index,
-                 "KeyConditionExpression": "#d = :d", "ExpressionAttributeNames": {
-                     "#d": "date", "#v": VERSION},
-                 "ExpressionAttributeValues": _low_level({":d": day}),
-                 "ProjectionExpression": "pk, sk, #v"}
-        return [{k: deserialize(v) for k, v in i.items()}
-                for i in aws.all_items(self.client.query, **query)]
+        query = {
+            "TableName": self.table,
+            "IndexName": self.date_index,
+            "KeyConditionExpression": "#d = :d",
+            "ExpressionAttributeNames": {"#d": "date", "#v": VERSION},
+            "ExpressionAttributeValues": _low_level({":d": day}),
+            "ProjectionExpression": "pk, sk, #v",
+        }
+        return [
+            {k: deserialize(v) for k, v in i.items()}
+            for i in aws.all_items(self.client.query, **query)
+        ]
 
     def write_day(self, day: str, items: List[dict], version: int) -> Tuple[str, int]:
         """(WRITTEN or SUPERSEDED, stale items removed) for one day's snapshot."""
         if not self._take_day(day, version):
             return SUPERSEDED, 0
-        puts = [{"Put": {"TableName": self.table, "Item": _low_level({**i, VERSION: version})}}
-                for i in items]
+        puts = [
+            {"Put": {"TableName": self.table, "Item": _low_level({**i, VERSION: version})}}
+            for i in items
+        ]
         if not self._transact(day, version, puts):
             return SUPERSEDED, 0
-        stale = stale_keys(self._day_items(day), (dynamo_items.item_key(i) for i in items),
-                           version)
-        deletes = [{"Delete": {
-            "TableName": self.table, "Key": _low_level({"pk": pk, "sk": sk}),
-            "ConditionExpression": "attribute_not_exists(#v) OR #v < :v",
-            "ExpressionAttributeNames": {"#v": VERSION},
-            "ExpressionAttributeValues": _low_level({":v": version})}} for pk, sk in stale]
+        stale = stale_keys(self._day_items(day), (dynamo_items.item_key(i) for i in items), version)
+        deletes = [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": _low_level({"pk": pk, "sk": sk}),
+                    "ConditionExpression": "attribute_not_exists(#v) OR #v < :v",
+                    "ExpressionAttributeNames": {"#v": VERSION},
+                    "ExpressionAttributeValues": _low_level({":v": version}),
+                }
+            }
+            for pk, sk in stale
+        ]
         if not self._transact(day, version, deletes):
             return SUPERSEDED, 0
         return WRITTEN, len(stale)
 
-    def write(self, items: List[dict], days: Iterable[str], version: int,
-              executor: Optional[object] = None) -> dict:
+    def write(
+        self,
+        items: List[dict],
+        days: Iterable[str],
+        version: int,
+        executor: Optional[object] = None,
+    ) -> dict:
         """Every touched day (days without items are emptied); {day: (outcome, removed)}."""
         by_day: dict = {day: [] for day in days}
         for item in items:
@@ -133,6 +168,7 @@ class SnapshotWriter:
         work = sorted(by_day.items())
         if executor is None:
             return {day: self.write_day(day, day_items, version) for day, day_items in work}
-        futures = {day: executor.submit(self.write_day, day, day_items, version)
-                   for day, day_items in work}
+        futures = {
+            day: executor.submit(self.write_day, day, day_items, version) for day, day_items in work
+        }
         return {day: future.result() for day, future in futures.items()}

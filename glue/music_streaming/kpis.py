@@ -7,6 +7,7 @@ genre and day by plays (ties: lower track_id first).  6. top 5 genres per day by
 genre name). A stream event is identified by (user_id, track_id, listen_time): duplicates across
 files and batches count once.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
@@ -41,8 +42,15 @@ def contract_timestamp(column: Column) -> Column:
     micros = F.rpad(F.substring(part(7), 1, 6), 6, "0")
     seconds = F.concat(part(6), F.lit("."), micros).cast(T.DecimalType(8, 6))
     zone = F.when(part(8) == "", F.lit("UTC")).otherwise(part(8))
-    moment = F.make_timestamp(part(1).cast("int"), part(2).cast("int"), part(3).cast("int"),
-                              part(4).cast("int"), part(5).cast("int"), seconds, zone)
+    moment = F.make_timestamp(
+        part(1).cast("int"),
+        part(2).cast("int"),
+        part(3).cast("int"),
+        part(4).cast("int"),
+        part(5).cast("int"),
+        seconds,
+        zone,
+    )
     return F.when(text.rlike(datasets.TIMESTAMP_PATTERN), moment)
 
 
@@ -65,8 +73,11 @@ def typed_streams(raw: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
 
 
 def is_valid_stream() -> Column:
-    return (F.col("user_id").isNotNull() & F.col("track_id").isNotNull()
-            & F.col("listen_time").isNotNull())
+    return (
+        F.col("user_id").isNotNull()
+        & F.col("track_id").isNotNull()
+        & F.col("listen_time").isNotNull()
+    )
 
 
 def split_streams(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
@@ -81,20 +92,27 @@ def play_counts(streams: DataFrame) -> DataFrame:
     (user_id, track_id, listen_time) and the grouping on (listen_date, track_id, user_id), so the
     events are shuffled once, and every KPI afterwards works on these counts, not on events.
     """
-    return (streams.repartition("track_id", "user_id")
-            .dropDuplicates(STREAM_KEY)
-            .groupBy("listen_date", "track_id", "user_id")
-            .agg(F.count(F.lit(1)).alias("plays")))
+    return (
+        streams.repartition("track_id", "user_id")
+        .dropDuplicates(STREAM_KEY)
+        .groupBy("listen_date", "track_id", "user_id")
+        .agg(F.count(F.lit(1)).alias("plays"))
+    )
 
 
 def song_rows(raw_songs: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
     """Typed song rows (track_id, genre, track_name, artists, duration_ms), one per input row."""
-    duration = contract_integer(F.col("duration_ms")) if "duration_ms" in raw_songs.columns \
+    duration = (
+        contract_integer(F.col("duration_ms"))
+        if "duration_ms" in raw_songs.columns
         else F.lit(None).cast(T.LongType())
+    )
     return raw_songs.select(
         *keep,
-        _trimmed("track_id").alias("track_id"), _trimmed("track_genre").alias("genre"),
-        F.col("track_name").alias("track_name"), F.col("artists").alias("artists"),
+        _trimmed("track_id").alias("track_id"),
+        _trimmed("track_genre").alias("genre"),
+        F.col("track_name").alias("track_name"),
+        F.col("artists").alias("artists"),
         duration.alias("duration_ms"),
     ).filter(F.col("track_id").isNotNull() & F.col("genre").isNotNull())
 
@@ -103,7 +121,8 @@ def user_rows(raw_users: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
     """Typed user rows (user_id, user_name, user_age, user_country), one per input row."""
     return raw_users.select(
         *keep,
-        _trimmed("user_id").alias("user_id"), F.col("user_name").alias("user_name"),
+        _trimmed("user_id").alias("user_id"),
+        F.col("user_name").alias("user_name"),
         contract_integer(F.col("user_age")).alias("user_age"),
         _trimmed("user_country").alias("user_country"),
     ).filter(F.col("user_id").isNotNull())
@@ -112,7 +131,7 @@ def user_rows(raw_users: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
 REFERENCE_ROWS = {datasets.SONGS: song_rows, datasets.USERS: user_rows}
 REFERENCE_SCHEMAS = {
     datasets.SONGS: "track_id string, genre string, track_name string, artists string, "
-                    "duration_ms long",
+    "duration_ms long",
     datasets.USERS: "user_id string, user_name string, user_age long, user_country string",
 }
 
@@ -122,8 +141,11 @@ def _one_per_key(rows: DataFrame, key: str) -> DataFrame:
     per genre; counting a play under each would inflate totals, so a track counts under one genre,
     the alphabetically first."""
     values = [c for c in rows.columns if c != key and c not in SOURCE_COLUMNS]
-    return (rows.groupBy(key).agg(F.min(F.struct(*values)).alias("_row"))
-            .select(key, *[F.col(f"_row.{c}").alias(c) for c in values]))
+    return (
+        rows.groupBy(key)
+        .agg(F.min(F.struct(*values)).alias("_row"))
+        .select(key, *[F.col(f"_row.{c}").alias(c) for c in values])
+    )
 
 
 def song_dimension(raw_songs: DataFrame) -> DataFrame:
@@ -140,10 +162,14 @@ def current_reference(rows: DataFrame, key: str) -> DataFrame:
     """Reference rows of every stored version (with SOURCE_COLUMNS, already limited to the current
     version of each file) -> one row per id from the newest *upload* that names it (not the newest
     processing: out-of-order processing cannot let an older file win)."""
-    newest = Window.partitionBy(key).orderBy(F.col("upload_order").desc(),
-                                             F.col("source_key").desc())
-    top = (rows.withColumn("_order", F.dense_rank().over(newest))
-           .filter(F.col("_order") == 1).drop("_order"))
+    newest = Window.partitionBy(key).orderBy(
+        F.col("upload_order").desc(), F.col("source_key").desc()
+    )
+    top = (
+        rows.withColumn("_order", F.dense_rank().over(newest))
+        .filter(F.col("_order") == 1)
+        .drop("_order")
+    )
     return _one_per_key(top, key)
 
 
@@ -152,15 +178,26 @@ def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> Da
     duration and flags for unknown track/user. Reference tables are small next to streams, so they
     are broadcast (no shuffle of streams)."""
     known_users = users.select("user_id", F.lit(True).alias("known_user"))
-    song_columns = songs.select("track_id", "genre", "track_name", "artists", "duration_ms",
-                                F.lit(True).alias("known_track"))
-    enriched = (streams.join(F.broadcast(song_columns), "track_id", "left")
-                .join(F.broadcast(known_users), "user_id", "left"))
+    song_columns = songs.select(
+        "track_id",
+        "genre",
+        "track_name",
+        "artists",
+        "duration_ms",
+        F.lit(True).alias("known_track"),
+    )
+    enriched = streams.join(F.broadcast(song_columns), "track_id", "left").join(
+        F.broadcast(known_users), "user_id", "left"
+    )
     event_columns = [c for c in streams.columns if c not in ("user_id", "track_id")]
     return enriched.select(
-        "user_id", "track_id", *event_columns,
+        "user_id",
+        "track_id",
+        *event_columns,
         F.coalesce("genre", F.lit(UNKNOWN_GENRE)).alias("genre"),
-        "track_name", "artists", "duration_ms",
+        "track_name",
+        "artists",
+        "duration_ms",
         F.coalesce("known_track", F.lit(False)).alias("known_track"),
         F.coalesce("known_user", F.lit(False)).alias("known_user"),
     )
@@ -169,11 +206,16 @@ def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> Da
 def genre_daily_kpis(plays: DataFrame) -> DataFrame:
     """KPIs 1-4 from enriched play counts: listen_date, genre, listen_count, unique_listeners,
     total_listening_time_ms, avg_listening_time_per_user_ms (per listener, not per play)."""
-    per_user = (plays.filter("known_track")
-                .groupBy("listen_date", "genre", "user_id")
-                .agg(F.sum("plays").alias("plays"),
-                     F.coalesce(F.sum(F.col("plays") * F.col("duration_ms")), F.lit(0))
-                     .alias("listening_ms")))
+    per_user = (
+        plays.filter("known_track")
+        .groupBy("listen_date", "genre", "user_id")
+        .agg(
+            F.sum("plays").alias("plays"),
+            F.coalesce(F.sum(F.col("plays") * F.col("duration_ms")), F.lit(0)).alias(
+                "listening_ms"
+            ),
+        )
+    )
     per_genre = per_user.groupBy("listen_date", "genre").agg(
         F.sum("plays").alias("listen_count"),
         F.count(F.lit(1)).alias("unique_listeners"),
@@ -181,39 +223,51 @@ def genre_daily_kpis(plays: DataFrame) -> DataFrame:
     )
     return per_genre.withColumn(
         "avg_listening_time_per_user_ms",
-        F.col("total_listening_time_ms") / F.col("unique_listeners"))
+        F.col("total_listening_time_ms") / F.col("unique_listeners"),
+    )
 
 
 def top_songs(plays: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) -> DataFrame:
     """KPI 5 from enriched play counts: listen_date, genre, rank, track_id, track_name, artists,
     play_count."""
-    per_track = (plays.filter("known_track").groupBy("listen_date", "genre", "track_id")
-                 .agg(F.sum("plays").alias("play_count")))
+    per_track = (
+        plays.filter("known_track")
+        .groupBy("listen_date", "genre", "track_id")
+        .agg(F.sum("plays").alias("play_count"))
+    )
     order = Window.partitionBy("listen_date", "genre").orderBy(
-        F.col("play_count").desc(), F.col("track_id").asc())
+        F.col("play_count").desc(), F.col("track_id").asc()
+    )
     ranked = per_track.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
     names = songs.select("track_id", "track_name", "artists")
     return ranked.join(F.broadcast(names), "track_id", "left").select(
-        "listen_date", "genre", "rank", "track_id", "track_name", "artists", "play_count")
+        "listen_date", "genre", "rank", "track_id", "track_name", "artists", "play_count"
+    )
 
 
 def top_genres(genre_kpis: DataFrame, n: int = TOP_GENRES_PER_DAY) -> DataFrame:
     """KPI 6: listen_date, rank, genre, listen_count."""
     order = Window.partitionBy("listen_date").orderBy(
-        F.col("listen_count").desc(), F.col("genre").asc())
-    return (genre_kpis.select("listen_date", "genre", "listen_count")
-            .withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
-            .select("listen_date", "rank", "genre", "listen_count"))
+        F.col("listen_count").desc(), F.col("genre").asc()
+    )
+    return (
+        genre_kpis.select("listen_date", "genre", "listen_count")
+        .withColumn("rank", F.row_number().over(order))
+        .filter(F.col("rank") <= n)
+        .select("listen_date", "rank", "genre", "listen_count")
+    )
 
 
 def stream_quality(plays: DataFrame) -> DataFrame:
     """Per day: streams, and how many name an unknown track or user (reported, not dropped)."""
     return plays.groupBy("listen_date").agg(
         F.sum("plays").alias("streams"),
-        F.sum(F.when(~F.col("known_track"), F.col("plays")).otherwise(0))
-        .alias("unknown_track_streams"),
-        F.sum(F.when(~F.col("known_user"), F.col("plays")).otherwise(0))
-        .alias("unknown_user_streams"),
+        F.sum(F.when(~F.col("known_track"), F.col("plays")).otherwise(0)).alias(
+            "unknown_track_streams"
+        ),
+        F.sum(F.when(~F.col("known_user"), F.col("plays")).otherwise(0)).alias(
+            "unknown_user_streams"
+        ),
     )
 
 
@@ -227,5 +281,6 @@ class DailyKpis(NamedTuple):
 def daily_kpis(plays: DataFrame, songs: DataFrame) -> DailyKpis:
     """All KPIs of the days present in ``plays`` (enriched play counts)."""
     genre_daily = genre_daily_kpis(plays)
-    return DailyKpis(genre_daily, top_songs(plays, songs), top_genres(genre_daily),
-                     stream_quality(plays))
+    return DailyKpis(
+        genre_daily, top_songs(plays, songs), top_genres(genre_daily), stream_quality(plays)
+    )

@@ -1,4 +1,5 @@
 """Where the pipeline keeps things in its buckets: one function per kind of object."""
+
 from __future__ import annotations
 
 import re
@@ -12,8 +13,9 @@ def batch_id_for(bucket: str, key: str, timestamp: str) -> str:
     format; the Lambda and a run that starts the next batch both name batches so)."""
     batch_id = _UNSAFE_RUN_ID_CHARS.sub("-", f"batch-{bucket}-{key.replace('/', '-')}-{timestamp}")
     if len(batch_id) > MAX_RUN_ID_LENGTH:  # keep the distinctive end: key tail and time
-        batch_id = "batch-" + batch_id[-(MAX_RUN_ID_LENGTH - 6):]
+        batch_id = "batch-" + batch_id[-(MAX_RUN_ID_LENGTH - 6) :]
     return batch_id
+
 
 PROCESSED_DATA_PREFIX = "processed_data/"
 REFERENCE_PREFIX = "reference/"

@@ -11,6 +11,7 @@ pending files oldest upload first. A control item holds the "a realtime run is w
 
 Standard library + boto3 (the Lambda, the Python shell job and the DAGs all import it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,6 +70,7 @@ def now_iso() -> str:
 @dataclass(frozen=True)
 class FileVersion:
     """One upload: what S3 told us about it (event or listing)."""
+
     bucket: str
     key: str
     version_id: str
@@ -109,18 +111,26 @@ class Ledger:
         self.table = table
 
     # ----------------------------------------------------------------------- recording
-    def record(self, version: FileVersion, state: str = RECEIVED,
-               reason: Optional[str] = None) -> bool:
+    def record(
+        self, version: FileVersion, state: str = RECEIVED, reason: Optional[str] = None
+    ) -> bool:
         """Records an upload once (RECEIVED, or IGNORED with the reason); False if known."""
         if state not in (RECEIVED, IGNORED):
             raise ValueError(f"a new file version is RECEIVED or IGNORED, not {state}")
         stamp = now_iso()
         item = {
-            "file_key": version.file_id, "bucket": version.bucket, "key": version.key,
-            "version_id": version.version_id, "etag": version.etag, "size": version.size,
-            "uploaded_at": version.uploaded_at, "upload_order": version.upload_order,
-            "dataset": datasets.dataset_of(version.key) or "-", "state": state,
-            "received_at": stamp, "updated_at": stamp,
+            "file_key": version.file_id,
+            "bucket": version.bucket,
+            "key": version.key,
+            "version_id": version.version_id,
+            "etag": version.etag,
+            "size": version.size,
+            "uploaded_at": version.uploaded_at,
+            "upload_order": version.upload_order,
+            "dataset": datasets.dataset_of(version.key) or "-",
+            "state": state,
+            "received_at": stamp,
+            "updated_at": stamp,
             "history": [{"state": state, "at": stamp}],
         }
         if version.sequencer:
@@ -160,8 +170,12 @@ class Ledger:
             raise ValueError(f"nothing moves to {target}")
         stamp = now_iso()
         names = {"#s": "state", "#h": "history"}
-        values = {":t": target, ":b": batch_id, ":now": stamp,
-                  ":h": [{"state": target, "at": stamp, "batch_id": batch_id}]}
+        values = {
+            ":t": target,
+            ":b": batch_id,
+            ":now": stamp,
+            ":h": [{"state": target, "at": stamp, "batch_id": batch_id}],
+        }
         sets = ["#s = :t", "updated_at = :now", "#h = list_append(if_not_exists(#h, :empty), :h)"]
         values[":empty"] = []
         for index, (name, value) in enumerate(sorted(attributes.items())):
@@ -180,9 +194,13 @@ class Ledger:
             condition += " AND batch_id = :b"
         try:
             return self.table.update_item(
-                Key={"file_key": file_key}, UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=condition, ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values, ReturnValues="ALL_NEW")["Attributes"]
+                Key={"file_key": file_key},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
         except ClientError as exc:
             if not _conditional_failure(exc):
                 raise
@@ -192,16 +210,27 @@ class Ledger:
         raise TransitionRefused(
             f"{file_key}: cannot move to {target} for batch {batch_id}; it is "
             f"{current.get('state') if current else 'unknown'}"
-            f"{' of batch ' + str(current.get('batch_id')) if current and current.get('batch_id') else ''}")
+            f"{' of batch ' + str(current.get('batch_id')) if current and current.get('batch_id') else ''}"
+        )
 
-    def claim(self, batch_id: str, limit: int, first: Iterable[str] = (),
-              candidates: Optional[Iterable[str]] = None) -> List[dict]:
+    def claim(
+        self,
+        batch_id: str,
+        limit: int,
+        first: Iterable[str] = (),
+        candidates: Optional[Iterable[str]] = None,
+    ) -> List[dict]:
         """Claims files for a batch: those it already holds (a retried claim), then ``first``
         (the triggering files), then ``candidates`` (default: every RECEIVED file, oldest upload
         first), up to ``limit`` new ones. A file another batch claimed first is skipped."""
-        claimed = {i["file_key"]: i for i in self.in_state(CLAIMED) if i.get("batch_id") == batch_id}
-        pool = list(first) + list(candidates if candidates is not None else
-                                  (i["file_key"] for i in self.in_state(RECEIVED)))
+        claimed = {
+            i["file_key"]: i for i in self.in_state(CLAIMED) if i.get("batch_id") == batch_id
+        }
+        pool = list(first) + list(
+            candidates
+            if candidates is not None
+            else (i["file_key"] for i in self.in_state(RECEIVED))
+        )
         taken = 0
         for key in dict.fromkeys(pool):
             if taken >= limit:
@@ -230,7 +259,6 @@ class Ledger:
     def counted_versions(self, bucket: str) -> Dict[str, dict]:
         return counted_versions(self.processed_items(bucket))
 
-
     # -------------------------------------------------------------- the realtime trigger
     def request_run(self, run_id: str, stale_after_seconds: float) -> bool:
         """Takes the "a realtime run is waiting" flag; False while another run holds it (and is
@@ -238,10 +266,15 @@ class Ledger:
         now = time.time()
         try:
             self.table.put_item(
-                Item={"file_key": RUN_REQUEST_ID, "run_id": run_id, "requested_epoch": int(now),
-                      "requested_at": now_iso()},
+                Item={
+                    "file_key": RUN_REQUEST_ID,
+                    "run_id": run_id,
+                    "requested_epoch": int(now),
+                    "requested_at": now_iso(),
+                },
                 ConditionExpression=Attr("file_key").not_exists()
-                | Attr("requested_epoch").lt(int(now - stale_after_seconds)))
+                | Attr("requested_epoch").lt(int(now - stale_after_seconds)),
+            )
             return True
         except ClientError as exc:
             if _conditional_failure(exc):
@@ -281,13 +314,21 @@ def version_from_event(record: dict) -> FileVersion:
 
     obj = record["s3"]["object"]
     moment = record.get("eventTime")
-    when = (datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment
-            else datetime.now(timezone.utc))
+    when = (
+        datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        if moment
+        else datetime.now(timezone.utc)
+    )
     etag = obj.get("eTag", "")
-    return FileVersion(bucket=record["s3"]["bucket"]["name"], key=unquote_plus(obj["key"]),
-                       version_id=version_tag(obj.get("versionId"), etag), etag=etag.strip('"'),
-                       size=int(obj.get("size", 0)), uploaded_at=uploaded_at(when),
-                       sequencer=obj.get("sequencer", ""))
+    return FileVersion(
+        bucket=record["s3"]["bucket"]["name"],
+        key=unquote_plus(obj["key"]),
+        version_id=version_tag(obj.get("versionId"), etag),
+        etag=etag.strip('"'),
+        size=int(obj.get("size", 0)),
+        uploaded_at=uploaded_at(when),
+        sequencer=obj.get("sequencer", ""),
+    )
 
 
 def record_upload(ledger: Ledger, version: FileVersion) -> tuple:
@@ -297,24 +338,29 @@ def record_upload(ledger: Ledger, version: FileVersion) -> tuple:
     return state, ledger.record(version, state, problem)
 
 
-def discover(s3, ledger: Ledger, bucket: str, min_age_seconds: float = 0,
-             prefixes: Sequence[str] = ("",)) -> List[FileVersion]:
+def discover(
+    s3, ledger: Ledger, bucket: str, min_age_seconds: float = 0, prefixes: Sequence[str] = ("",)
+) -> List[FileVersion]:
     """Records every version in the bucket that the ledger does not know yet (a lost event, an
     upload while notifications were off); returns the ones newly recorded. Versions younger than
     ``min_age_seconds`` are left to the realtime trigger."""
     cutoff = time.time() - min_age_seconds
     found: List[FileVersion] = []
     for prefix in prefixes:
-        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket,
-                                                                       Prefix=prefix):
+        for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Versions", []):
                 if obj["LastModified"].timestamp() > cutoff:
                     continue
-                found.append(FileVersion(
-                    bucket=bucket, key=obj["Key"],
-                    version_id=version_tag(obj.get("VersionId"), obj["ETag"]),
-                    etag=obj["ETag"].strip('"'), size=int(obj["Size"]),
-                    uploaded_at=uploaded_at(obj["LastModified"])))
+                found.append(
+                    FileVersion(
+                        bucket=bucket,
+                        key=obj["Key"],
+                        version_id=version_tag(obj.get("VersionId"), obj["ETag"]),
+                        etag=obj["ETag"].strip('"'),
+                        size=int(obj["Size"]),
+                        uploaded_at=uploaded_at(obj["LastModified"]),
+                    )
+                )
     known = _existing(ledger.table, [v.file_id for v in found])
     return [v for v in found if v.file_id not in known and record_upload(ledger, v)[1]]
 
@@ -324,8 +370,12 @@ def _existing(table, file_keys: List[str]) -> set:
     existing: set = set()
     client = table.meta.client
     for start in range(0, len(file_keys), 100):
-        request = {table.name: {"Keys": [{"file_key": k} for k in file_keys[start:start + 100]],
-                                "ProjectionExpression": "file_key"}}
+        request = {
+            table.name: {
+                "Keys": [{"file_key": k} for k in file_keys[start : start + 100]],
+                "ProjectionExpression": "file_key",
+            }
+        }
         while request:
             reply = client.batch_get_item(RequestItems=request)
             existing.update(i["file_key"] for i in reply["Responses"].get(table.name, []))

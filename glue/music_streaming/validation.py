@@ -3,6 +3,7 @@
 The input is an iterable of byte chunks so a large object is checked while it streams from S3,
 never held in memory whole.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -62,8 +63,12 @@ class _Utf8Lines:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
                 raise UnicodeDecodeError(
-                    exc.encoding, exc.object, exc.start, exc.end,
-                    f"{exc.reason} at byte offset {offset + exc.start}") from None
+                    exc.encoding,
+                    exc.object,
+                    exc.start,
+                    exc.end,
+                    f"{exc.reason} at byte offset {offset + exc.start}",
+                ) from None
             if first and text:
                 first = False
                 if text.startswith("\ufeff"):
@@ -78,8 +83,10 @@ class _Utf8Lines:
             pending.append(rest)
             pending_chars += len(rest)
             if pending_chars > self.max_line_bytes:
-                raise LineTooLong(f"line {self.lines_read + 1} is longer than "
-                                  f"{self.max_line_bytes} characters (no line break?)")
+                raise LineTooLong(
+                    f"line {self.lines_read + 1} is longer than "
+                    f"{self.max_line_bytes} characters (no line break?)"
+                )
         pending.append(decoder.decode(b"", final=True))
         if any(pending):
             yield "".join(pending)
@@ -102,8 +109,9 @@ def _row_problem(dataset: str, row: dict[str, str]) -> Optional[str]:
     return None
 
 
-def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float = 0.0,
-                 max_samples: int = 5) -> dict:
+def validate_csv(
+    key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float = 0.0, max_samples: int = 5
+) -> dict:
     """Checks one raw CSV and returns its report entry (a JSON-ready dict).
 
     A file is invalid when its dataset is unknown, it is empty, not UTF-8 or not CSV, lacks a
@@ -111,9 +119,19 @@ def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float 
     """
     dataset = datasets.dataset_of(key)
     report: dict = {
-        "key": key, "dataset": dataset, "status": VALID, "errors": [], "columns": [],
-        "missing_columns": [], "row_count": 0, "bad_row_count": 0, "bad_rows_by_reason": {},
-        "bad_row_samples": [], "bytes": 0, "crc32": None, "utf8_bom": False,
+        "key": key,
+        "dataset": dataset,
+        "status": VALID,
+        "errors": [],
+        "columns": [],
+        "missing_columns": [],
+        "row_count": 0,
+        "bad_row_count": 0,
+        "bad_rows_by_reason": {},
+        "bad_row_samples": [],
+        "bytes": 0,
+        "crc32": None,
+        "utf8_bom": False,
     }
     errors: list[str] = report["errors"]
     if dataset is None:
@@ -151,12 +169,17 @@ def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float 
                 else:
                     problem = _row_problem(dataset, dict(zip(columns, fields)))
                 if problem:
-                    bad_reasons["wrong number of fields" if problem.startswith("expected")
-                                else problem] += 1
+                    bad_reasons[
+                        "wrong number of fields" if problem.startswith("expected") else problem
+                    ] += 1
                     if len(report["bad_row_samples"]) < max_samples:
-                        report["bad_row_samples"].append({
-                            "line": reader.line_num, "reason": problem,
-                            "row": ",".join(fields)[:_MAX_SAMPLE_CHARS]})
+                        report["bad_row_samples"].append(
+                            {
+                                "line": reader.line_num,
+                                "reason": problem,
+                                "row": ",".join(fields)[:_MAX_SAMPLE_CHARS],
+                            }
+                        )
             if report["row_count"] == 0 and not missing:
                 errors.append("no data rows (header only)")
     except UnicodeDecodeError as exc:
@@ -174,8 +197,7 @@ def validate_csv(key: str, chunks: Iterable[bytes], *, max_bad_row_ratio: float 
     report["bad_rows_by_reason"] = dict(sorted(bad_reasons.items()))
     rows, bad = report["row_count"], report["bad_row_count"]
     if rows and bad / rows > max_bad_row_ratio:
-        errors.append(f"{bad} of {rows} rows are malformed "
-                      f"(allowed ratio {max_bad_row_ratio:g})")
+        errors.append(f"{bad} of {rows} rows are malformed (allowed ratio {max_bad_row_ratio:g})")
     if errors:
         report["status"] = INVALID
     return report
@@ -191,8 +213,13 @@ def batch_report(batch_id: str, raw_bucket: str, files: list[dict], generated_at
     else:
         status, reason = VALID, f"all {len(files)} files are valid"
     return {
-        "batch_id": batch_id, "raw_data_bucket": raw_bucket, "generated_at": generated_at,
-        "status": status, "summary": reason, "file_count": len(files),
+        "batch_id": batch_id,
+        "raw_data_bucket": raw_bucket,
+        "generated_at": generated_at,
+        "status": status,
+        "summary": reason,
+        "file_count": len(files),
         "valid_files": [f["key"] for f in files if f["status"] == VALID],
-        "invalid_files": invalid, "files": files,
+        "invalid_files": invalid,
+        "files": files,
     }

@@ -14,6 +14,7 @@ Environment: MWAA_ENVIRONMENT_NAME, DAG_ID, FILE_LEDGER_TABLE, AWS_REGION (defau
 TRIGGER_METHOD = rest_api (default, mwaa:InvokeRestApi) | cli (CreateCliToken + /aws_mwaa/cli),
 MWAA_WEBSERVER_SCHEME (cli only, default https).
 """
+
 from __future__ import annotations
 
 import base64
@@ -44,10 +45,13 @@ class TriggerError(RuntimeError):
 def event_timestamp(record: dict) -> str:
     """The event's own time (so a retried event maps to the same batch), e.g. 20240601T120000123Z."""
     raw = record.get("eventTime")
-    moment = (datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw
-              else datetime.now(timezone.utc))
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S") + \
-        f"{moment.microsecond // 1000:03d}Z"
+    moment = (
+        datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else datetime.now(timezone.utc)
+    )
+    return (
+        moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 # Fail fast: a slow Airflow must not hold the Lambda (the file is safe in the ledger).
@@ -65,14 +69,19 @@ def trigger_rest_api(mwaa, environment: str, dag_id: str, batch_id: str, conf: d
     """'triggered' or 'duplicate' (run id exists); raises TriggerError otherwise."""
     try:
         reply = mwaa.invoke_rest_api(
-            Name=environment, Path=f"/dags/{dag_id}/dagRuns", Method="POST",
-            Body={"dag_run_id": batch_id, "logical_date": None, "conf": conf})
+            Name=environment,
+            Path=f"/dags/{dag_id}/dagRuns",
+            Method="POST",
+            Body={"dag_run_id": batch_id, "logical_date": None, "conf": conf},
+        )
     except ClientError as exc:
         status = exc.response.get("RestApiStatusCode")
         if status == 409:
             return "duplicate"
-        raise TriggerError(f"InvokeRestApi failed ({status or exc.response['Error']['Code']}): "
-                           f"{exc.response.get('RestApiResponse') or exc}") from exc
+        raise TriggerError(
+            f"InvokeRestApi failed ({status or exc.response['Error']['Code']}): "
+            f"{exc.response.get('RestApiResponse') or exc}"
+        ) from exc
     status = reply.get("RestApiStatusCode")
     if status == 409:
         return "duplicate"
@@ -87,9 +96,11 @@ def trigger_cli(mwaa, environment: str, dag_id: str, batch_id: str, conf: dict) 
     scheme = os.environ.get("MWAA_WEBSERVER_SCHEME", "https")
     command = f"dags trigger -r {shlex.quote(batch_id)} -c {shlex.quote(json.dumps(conf))} {dag_id}"
     request = urllib.request.Request(
-        f"{scheme}://{token['WebServerHostname']}/aws_mwaa/cli", data=command.encode(),
-        method="POST", headers={"Authorization": f"Bearer {token['CliToken']}",
-                                "Content-Type": "text/plain"})
+        f"{scheme}://{token['WebServerHostname']}/aws_mwaa/cli",
+        data=command.encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token['CliToken']}", "Content-Type": "text/plain"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=MWAA_TIMEOUTS["read_timeout"]) as reply:
             body = json.loads(reply.read())
@@ -100,8 +111,10 @@ def trigger_cli(mwaa, environment: str, dag_id: str, batch_id: str, conf: dict) 
     if "already exists" in stderr or "already exists" in stdout:
         return "duplicate"
     if batch_id not in stdout:
-        raise TriggerError(f"dags trigger did not report the run: stdout={stdout[-500:]!r} "
-                           f"stderr={stderr[-500:]!r}")
+        raise TriggerError(
+            f"dags trigger did not report the run: stdout={stdout[-500:]!r} "
+            f"stderr={stderr[-500:]!r}"
+        )
     return "triggered"
 
 
@@ -119,8 +132,9 @@ def lambda_handler(event, context):
     if not records:
         log.info("no records in event (%s): nothing to do", event.get("Event", "unknown event"))
         return {"received": [], "ignored": [], "run": None}
-    ledger = file_ledger.Ledger(boto3.resource("dynamodb", region_name=region).Table(
-        os.environ["FILE_LEDGER_TABLE"]))
+    ledger = file_ledger.Ledger(
+        boto3.resource("dynamodb", region_name=region).Table(os.environ["FILE_LEDGER_TABLE"])
+    )
     received, ignored = [], []
     for record in records:
         version = file_ledger.version_from_event(record)
@@ -140,28 +154,46 @@ def lambda_handler(event, context):
     version, record = received[0]
     batch_id = batch_id_for(version.bucket, version.key, event_timestamp(record))
     if not ledger.request_run(batch_id, config.RUN_REQUEST_STALE_SECONDS):
-        log.info("batch_id=%s: a run is already waiting; it will claim %d file(s)", batch_id,
-                 len(received))
+        log.info(
+            "batch_id=%s: a run is already waiting; it will claim %d file(s)",
+            batch_id,
+            len(received),
+        )
         return {"received": [v.key for v, _ in received], "ignored": ignored, "run": "waiting"}
-    conf = {"batch_id": batch_id, "raw_data_bucket": version.bucket,
-            "keys": [v.key for v, _ in received], "files": [v.file_id for v, _ in received],
-            "event_time": record.get("eventTime")}
+    conf = {
+        "batch_id": batch_id,
+        "raw_data_bucket": version.bucket,
+        "keys": [v.key for v, _ in received],
+        "files": [v.file_id for v, _ in received],
+        "event_time": record.get("eventTime"),
+    }
     try:
         result = TRIGGERS[method](mwaa_client(region), environment, dag_id, batch_id, conf)
     except Exception as exc:
         ledger.release_run_request(batch_id)
-        log.error("batch_id=%s: could not trigger %s for %s: %s (the files stay RECEIVED)",
-                  batch_id, dag_id, conf["keys"], exc)
+        log.error(
+            "batch_id=%s: could not trigger %s for %s: %s (the files stay RECEIVED)",
+            batch_id,
+            dag_id,
+            conf["keys"],
+            exc,
+        )
         raise TriggerError(f"could not trigger batch {batch_id}: {exc}") from exc
-    log.info("batch_id=%s: %s run of %s via %s", batch_id,
-             "started" if result == "triggered" else "already had a", dag_id, method)
+    log.info(
+        "batch_id=%s: %s run of %s via %s",
+        batch_id,
+        "started" if result == "triggered" else "already had a",
+        dag_id,
+        method,
+    )
     return {"received": conf["keys"], "ignored": ignored, "run": result, "batch_id": batch_id}
 
 
 def put_ignored_metric(region: str, count: int) -> None:
     try:
         boto3.client("cloudwatch", region_name=region).put_metric_data(
-            Namespace="Pipeline/Ledger", MetricData=[{"MetricName": "IgnoredFiles",
-                                                      "Value": count, "Unit": "Count"}])
+            Namespace="Pipeline/Ledger",
+            MetricData=[{"MetricName": "IgnoredFiles", "Value": count, "Unit": "Count"}],
+        )
     except Exception:  # noqa: BLE001 - monitoring must not lose the upload
         log.exception("could not publish IgnoredFiles")

@@ -1,25 +1,31 @@
 """End-to-end fixtures: the whole local stack started once for the session (free ports, a
 temporary home), used the way a user does: files uploaded to the raw bucket."""
+
 from __future__ import annotations
 
 import os
 
 import pytest
+from live_stack import LiveStack
 
 from devstack.core.stack_config import StackConfig
 from devstack.provision import bootstrap
 from devstack.runtime import stack
 from devstack.runtime.stack import free_port
-from live_stack import LiveStack
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """One stack per test module, stopped when the module ends (not idling through the rest)."""
     home = tmp_path_factory.mktemp("stack")
-    cfg = StackConfig(home=home, ministack_port=free_port(), glue_port=free_port(),
-                            mwaa_port=free_port(), airflow_port=free_port(),
-                            retry_delay_seconds=3)
+    cfg = StackConfig(
+        home=home,
+        ministack_port=free_port(),
+        glue_port=free_port(),
+        mwaa_port=free_port(),
+        airflow_port=free_port(),
+        retry_delay_seconds=3,
+    )
     saved = dict(os.environ)
     os.environ.update(cfg.aws_env())  # for the tests' own boto3 calls
     try:

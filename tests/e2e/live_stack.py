@@ -1,4 +1,5 @@
 """Helpers of the end-to-end tests: the running stack seen as a user sees it."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,6 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-
 
 from devstack.core import airflow_api, paths
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
@@ -28,8 +28,9 @@ class LiveStack:
 
     @property
     def ledger(self) -> file_ledger.Ledger:
-        return file_ledger.Ledger(self.dynamodb.Table(
-            config.file_tracker_table(self["dynamodb_table_name"])))
+        return file_ledger.Ledger(
+            self.dynamodb.Table(config.file_tracker_table(self["dynamodb_table_name"]))
+        )
 
     def upload(self, key: str, path: Path, **transfer) -> str:
         """Uploads as a user does; returns the version's file-ledger id."""
@@ -49,28 +50,40 @@ class LiveStack:
                 if time.monotonic() > deadline:
                     raise
             items = filter(None, map(self.ledger.get, file_ids))
-            for batch in sorted({i.get("batch_id") for i in items
-                                 if i.get("batch_id") and i["state"] not in file_ledger.TERMINAL}):
+            for batch in sorted(
+                {
+                    i.get("batch_id")
+                    for i in items
+                    if i.get("batch_id") and i["state"] not in file_ledger.TERMINAL
+                }
+            ):
                 run = {"dag_run_id": batch}
                 try:
                     states = self.task_states(run)
                 except RuntimeError:
                     continue  # not a realtime run (yet)
                 if any(state == "failed" for state, _ in states.values()) and not any(
-                        state in ("running", "queued", "up_for_retry", "scheduled", None)
-                        for state, _ in states.values()):
+                    state in ("running", "queued", "up_for_retry", "scheduled", None)
+                    for state, _ in states.values()
+                ):
                     raise AssertionError(f"batch {batch} failed with files undecided: {states}")
 
     def task_states(self, run: dict) -> dict[str, tuple[str, int]]:
-        return {t["task_id"]: (t["state"], t["try_number"]) for t in airflow_api.task_instances(
-            self.airflow, config.REALTIME_DAG_ID, run["dag_run_id"])}
+        return {
+            t["task_id"]: (t["state"], t["try_number"])
+            for t in airflow_api.task_instances(
+                self.airflow, config.REALTIME_DAG_ID, run["dag_run_id"]
+            )
+        }
 
     def keys(self, bucket_setting: str, prefix: str = "") -> list[str]:
         from music_streaming import aws
+
         return aws.list_keys(self.s3, self[bucket_setting], [prefix])
 
     def kpi_items(self, dates: set[str] | None = None) -> list[dict]:
         from devstack.tools.kpi_query import fetch
+
         items = fetch(self.dynamodb.Table(self["dynamodb_table_name"]), None, None)
         return [i for i in items if dates is None or i["date"] in dates]
 
@@ -78,9 +91,14 @@ class LiveStack:
         """The local Glue API as raw JSON (its extras, e.g. a run's ProcessGroup, which boto3
         drops as unknown to Glue's shapes)."""
         request = urllib.request.Request(
-            self.cfg.glue_endpoint, method="POST", data=json.dumps(body).encode(),
-            headers={"X-Amz-Target": f"AWSGlue.{operation}",
-                     "Content-Type": "application/x-amz-json-1.1"})
+            self.cfg.glue_endpoint,
+            method="POST",
+            data=json.dumps(body).encode(),
+            headers={
+                "X-Amz-Target": f"AWSGlue.{operation}",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read() or b"{}")
 
@@ -90,8 +108,26 @@ class LiveStack:
 
 
 def generate(out: Path, first_day: str, seed: int, streams: int = 2000, files: int = 1) -> Path:
-    subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"), str(out),
-                    "--streams", str(streams), "--songs", "300", "--users", "120", "--days", "2",
-                    "--files", str(files), "--first-day", first_day, "--seed", str(seed)],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(paths.ROOT / "scripts" / "generate_data.py"),
+            str(out),
+            "--streams",
+            str(streams),
+            "--songs",
+            "300",
+            "--users",
+            "120",
+            "--days",
+            "2",
+            "--files",
+            str(files),
+            "--first-day",
+            first_day,
+            "--seed",
+            str(seed),
+        ],
+        check=True,
+    )
     return out

@@ -2,6 +2,7 @@
 re-uploads (corrections), multipart objects, a Glue run killed mid-archiving, both DAGs on the same
 files. Every test ends with "nothing lost, KPIs equal the independent computation". Each uses its
 own days so the KPIs of one do not touch another's."""
+
 from __future__ import annotations
 
 import os
@@ -13,11 +14,11 @@ from pathlib import Path
 import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
+from live_stack import generate
 
 from devstack.core import airflow_api
 from devstack.runtime import stack
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
-from live_stack import generate
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 
@@ -37,10 +38,13 @@ def assert_nothing_lost(live, file_ids: list[str]) -> list[dict]:
     """Every version ARCHIVED (its copy in the archive bucket, verified by the job), none left in
     raw; returns the items."""
     items = [live.ledger.get(f) for f in file_ids]
-    assert [i["state"] for i in items] == ["ARCHIVED"] * len(items), \
-        [(i["key"], i["state"]) for i in items]
-    raw_versions = {(v["Key"], v["VersionId"]) for v in live.s3.list_object_versions(
-        Bucket=live["raw_data_bucket"]).get("Versions", [])}
+    assert [i["state"] for i in items] == ["ARCHIVED"] * len(items), [
+        (i["key"], i["state"]) for i in items
+    ]
+    raw_versions = {
+        (v["Key"], v["VersionId"])
+        for v in live.s3.list_object_versions(Bucket=live["raw_data_bucket"]).get("Versions", [])
+    }
     assert not {(i["key"], i["version_id"]) for i in items} & raw_versions
     archived = set(live.keys("archive_bucket"))
     assert all(i["archived_to"].split("/", 3)[-1] in archived for i in items)
@@ -49,8 +53,10 @@ def assert_nothing_lost(live, file_ids: list[str]) -> list[dict]:
 
 def reference(live, tmp: Path, first_day: str, seed: int) -> tuple[Path, list[str]]:
     data = generate(tmp, first_day, seed=seed)
-    ids = [live.upload(f"songs/s{seed}.csv", csvs(data, "songs")[0]),
-           live.upload(f"users/u{seed}.csv", csvs(data, "users")[0])]
+    ids = [
+        live.upload(f"songs/s{seed}.csv", csvs(data, "songs")[0]),
+        live.upload(f"users/u{seed}.csv", csvs(data, "users")[0]),
+    ]
     live.wait(ids)
     return data, ids
 
@@ -58,8 +64,9 @@ def reference(live, tmp: Path, first_day: str, seed: int) -> tuple[Path, list[st
 def test_a_burst_of_30_files_reaches_the_kpis_in_few_runs(live, tmp_path):
     data = generate(tmp_path, "2040-01-01", seed=50, streams=3000, files=30)
     _, reference_ids = reference(live, tmp_path / "ref", "2040-01-01", 50)
-    runs_before = {r["dag_run_id"] for r in airflow_api.dag_runs(live.airflow,
-                                                                config.REALTIME_DAG_ID)}
+    runs_before = {
+        r["dag_run_id"] for r in airflow_api.dag_runs(live.airflow, config.REALTIME_DAG_ID)
+    }
     streams = csvs(data, "streams")
     with ThreadPoolExecutor(max_workers=10) as pool:  # uploaded concurrently, as a burst
         ids = list(pool.map(lambda p: live.upload(f"streams/burst/{p.name}", p), streams))
@@ -67,12 +74,14 @@ def test_a_burst_of_30_files_reaches_the_kpis_in_few_runs(live, tmp_path):
     assert {r["state"] for r in runs} == {"success"}
     items = assert_nothing_lost(live, ids)
     batches = {i["batch_id"] for i in items}
-    new_runs = {r["dag_run_id"] for r in airflow_api.dag_runs(
-        live.airflow, config.REALTIME_DAG_ID)} - runs_before
+    new_runs = {
+        r["dag_run_id"] for r in airflow_api.dag_runs(live.airflow, config.REALTIME_DAG_ID)
+    } - runs_before
     assert len(batches) <= 5, f"30 files took {len(batches)} batches"
     assert len(new_runs) <= len(batches) + 3, f"{len(new_runs)} DAG runs for {len(batches)} batches"
-    expected = expected_items(streams, csvs(tmp_path / "ref", "songs"),
-                              csvs(tmp_path / "ref", "users"))
+    expected = expected_items(
+        streams, csvs(tmp_path / "ref", "songs"), csvs(tmp_path / "ref", "users")
+    )
     assert kpi_items_only(live.kpi_items(days_from("2040-01-01"))) == expected
     assert reference_ids
 
@@ -106,8 +115,9 @@ def test_a_multipart_upload_is_archived_and_verified(live, tmp_path):
     data = generate(tmp_path / "big", "2042-01-01", seed=54, streams=250_000)
     path = csvs(data, "streams")[0]
     assert path.stat().st_size > 8 * 1024 * 1024
-    small_parts = TransferConfig(multipart_threshold=5 * 1024 * 1024,
-                                 multipart_chunksize=5 * 1024 * 1024)
+    small_parts = TransferConfig(
+        multipart_threshold=5 * 1024 * 1024, multipart_chunksize=5 * 1024 * 1024
+    )
     file_id = live.upload("streams/big.csv", path, Config=small_parts)
     head = live.s3.head_object(Bucket=live["raw_data_bucket"], Key="streams/big.csv")
     assert "-" in head["ETag"], "not a multipart upload"
@@ -129,8 +139,11 @@ def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, tmp_p
     deadline = time.monotonic() + 600
     while killed is None and time.monotonic() < deadline:
         for run in live.glue_call("GetJobRuns", {"JobName": etl_job})["JobRuns"]:
-            if run["Arguments"].get("--task_type") != "archiving_only" or \
-                    run["JobRunState"] != "RUNNING" or not run.get("ProcessGroup"):
+            if (
+                run["Arguments"].get("--task_type") != "archiving_only"
+                or run["JobRunState"] != "RUNNING"
+                or not run.get("ProcessGroup")
+            ):
                 continue
             since = running_since.setdefault(run["Id"], time.monotonic())
             archived = sum(live.ledger.get(f)["state"] == file_ledger.ARCHIVED for f in ids)
@@ -153,8 +166,12 @@ def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, tmp_p
 def test_both_dags_on_the_same_files_never_share_one(live, tmp_path):
     ref, _ = reference(live, tmp_path / "ref", "2044-01-01", 56)
     data = generate(tmp_path / "s", "2044-01-01", seed=56, files=4)
-    status, _ = live.airflow.call("PATCH", "/variables/daily_min_file_age_minutes", None,
-                                  {"key": "daily_min_file_age_minutes", "value": "0"})
+    status, _ = live.airflow.call(
+        "PATCH",
+        "/variables/daily_min_file_age_minutes",
+        None,
+        {"key": "daily_min_file_age_minutes", "value": "0"},
+    )
     assert status == 200
     ids = [live.upload(f"streams/both/{p.name}", p) for p in csvs(data, "streams")]
     daily = airflow_api.trigger(live.airflow, config.DAILY_DAG_ID, "daily-beside-realtime", {})
@@ -171,13 +188,16 @@ def test_ignored_uploads_are_recorded_and_csv_in_capitals_is_taken(live, tmp_pat
     ref, _ = reference(live, tmp_path / "ref", "2045-01-01", 57)
     data = generate(tmp_path / "s", "2045-01-01", seed=57)
     taken = live.upload("streams/EXPORT.CSV", csvs(data, "streams")[0])
-    ignored = [live.upload(key, csvs(data, "streams")[0])
-               for key in ("streams/export.csv.gz", "misc/notes.csv", "streams/readme.txt")]
+    ignored = [
+        live.upload(key, csvs(data, "streams")[0])
+        for key in ("streams/export.csv.gz", "misc/notes.csv", "streams/readme.txt")
+    ]
     live.wait([taken, *ignored])
     assert_nothing_lost(live, [taken])
     reasons = {live.ledger.get(f)["key"]: live.ledger.get(f)["reason"] for f in ignored}
-    assert {k: live.ledger.get(f)["state"] for k, f in zip(reasons, ignored)} == \
-        dict.fromkeys(reasons, "IGNORED")
+    assert {k: live.ledger.get(f)["state"] for k, f in zip(reasons, ignored)} == dict.fromkeys(
+        reasons, "IGNORED"
+    )
     assert "compressed" in reasons["streams/export.csv.gz"]
     assert "outside" in reasons["misc/notes.csv"]
     expected = expected_items(csvs(data, "streams"), csvs(ref, "songs"), csvs(ref, "users"))
@@ -195,9 +215,11 @@ def test_an_emulator_restart_in_the_middle_of_a_run_ends_right(live, tmp_path):
     deadline = time.monotonic() + 600
     while batch is None and time.monotonic() < deadline:
         for run in live.glue_call("GetJobRuns", {"JobName": etl_job})["JobRuns"]:
-            if run["Arguments"].get("--task_type") == "full_etl" and \
-                    run["JobRunState"] == "RUNNING" and \
-                    run["Arguments"]["--batch_id"] == live.ledger.get(ids[0]).get("batch_id"):
+            if (
+                run["Arguments"].get("--task_type") == "full_etl"
+                and run["JobRunState"] == "RUNNING"
+                and run["Arguments"]["--batch_id"] == live.ledger.get(ids[0]).get("batch_id")
+            ):
                 batch = run["Arguments"]["--batch_id"]
         time.sleep(0.2)
     assert batch, "full_etl of the batch was never seen running"
@@ -208,8 +230,9 @@ def test_an_emulator_restart_in_the_middle_of_a_run_ends_right(live, tmp_path):
     os.killpg(pid, signal.SIGTERM)  # a restart (its state is saved), not a crash
     stack.wait_for("ministack to stop", lambda: stack.pid_of(ministack, live.cfg) is None, 30)
     stack.start(ministack, live.cfg)
-    stack.wait_for("ministack", lambda: stack.http_ok(ministack.health_url), 60, ministack,
-                   live.cfg)
+    stack.wait_for(
+        "ministack", lambda: stack.http_ok(ministack.health_url), 60, ministack, live.cfg
+    )
     print(f"ministack was down {time.monotonic() - stopped_at:.1f} s")
     runs = live.wait(ids, timeout=900)
     assert {r["state"] for r in runs} == {"success"}

@@ -1,13 +1,14 @@
 """The pipeline end to end on the local stack: upload -> S3 notification -> Lambda -> MWAA API ->
 Airflow DAG -> Glue runs -> S3/DynamoDB. Each test uses its own days so KPIs do not mix."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pytest
-
 from live_stack import generate
+
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import config, layout
 
@@ -27,9 +28,11 @@ def days(first: str) -> set[str]:
 def first_batch(live, tmp_path_factory):
     """Songs, users and streams of two days uploaded one after the other, as a user would."""
     data = generate(tmp_path_factory.mktemp("a"), "2030-01-01", seed=11)
-    keys = [live.upload("songs/a_songs.csv", csvs(data, "songs")[0]),
-            live.upload("users/a_users.csv", csvs(data, "users")[0]),
-            live.upload("streams/a_streams.csv", csvs(data, "streams")[0])]
+    keys = [
+        live.upload("songs/a_songs.csv", csvs(data, "songs")[0]),
+        live.upload("users/a_users.csv", csvs(data, "users")[0]),
+        live.upload("streams/a_streams.csv", csvs(data, "streams")[0]),
+    ]
     return data, keys, live.wait(keys)
 
 
@@ -46,8 +49,11 @@ def test_upload_runs_the_pipeline_end_to_end(live, first_batch):
 
     items = {i["key"]: i for i in (live.ledger.get(f) for f in file_ids)}
     parquet = live.keys("processed_bucket", layout.PROCESSED_DATA_PREFIX)
-    assert any(f"batch_id={items['streams/a_streams.csv']['batch_id']}/genre=" in k
-               and k.endswith(".parquet") for k in parquet)
+    assert any(
+        f"batch_id={items['streams/a_streams.csv']['batch_id']}/genre=" in k
+        and k.endswith(".parquet")
+        for k in parquet
+    )
 
     expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
     assert kpi_items_only(live.kpi_items(days("2030-01-01"))) == expected
@@ -79,9 +85,11 @@ def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_pat
     assert states["realtime_etl_processing"][0] == "skipped"
     assert states["success_end"][0] == "skipped"
 
-    report = json.loads(live.s3.get_object(
-        Bucket=live["processed_bucket"],
-        Key=layout.validation_report_key(run["dag_run_id"]))["Body"].read())
+    report = json.loads(
+        live.s3.get_object(
+            Bucket=live["processed_bucket"], Key=layout.validation_report_key(run["dag_run_id"])
+        )["Body"].read()
+    )
     assert report["status"] == "invalid" and report["invalid_files"] == ["streams/bad_file.csv"]
     item = live.ledger.get(key)
     assert item["state"] == "QUARANTINED" and "track_id" in item["errors"][0]
@@ -93,11 +101,15 @@ def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_pat
 
 def test_two_files_of_the_same_days_give_the_kpis_of_their_union(live, tmp_path):
     data = generate(tmp_path, "2032-03-01", seed=22, streams=3000, files=2)
-    keys = [live.upload("songs/b_songs.csv", csvs(data, "songs")[0]),
-            live.upload("users/b_users.csv", csvs(data, "users")[0])]
+    keys = [
+        live.upload("songs/b_songs.csv", csvs(data, "songs")[0]),
+        live.upload("users/b_users.csv", csvs(data, "users")[0]),
+    ]
     streams = csvs(data, "streams")
-    keys += [live.upload("streams/b_part1.csv", streams[0]),
-             live.upload("streams/b_part2.csv", streams[1])]
+    keys += [
+        live.upload("streams/b_part1.csv", streams[0]),
+        live.upload("streams/b_part2.csv", streams[1]),
+    ]
     assert {r["state"] for r in live.wait(keys)} == {"success"}
     expected = expected_items(streams, csvs(data, "songs"), csvs(data, "users"))
     assert kpi_items_only(live.kpi_items(days("2032-03-01"))) == expected
@@ -105,8 +117,10 @@ def test_two_files_of_the_same_days_give_the_kpis_of_their_union(live, tmp_path)
 
 def test_failed_glue_run_is_retried_by_airflow(live, tmp_path):
     data = generate(tmp_path, "2033-05-01", seed=33)
-    keys = [live.upload("songs/c_songs.csv", csvs(data, "songs")[0]),
-            live.upload("users/c_users.csv", csvs(data, "users")[0])]
+    keys = [
+        live.upload("songs/c_songs.csv", csvs(data, "songs")[0]),
+        live.upload("users/c_users.csv", csvs(data, "users")[0]),
+    ]
     assert {r["state"] for r in live.wait(keys)} == {"success"}
     live.fail_next_glue_runs(str(config.VARIABLE_DEFAULTS["etl_job_name"]))
     key = live.upload("streams/c_streams.csv", csvs(data, "streams")[0])

@@ -1,15 +1,16 @@
 """Integration fixtures: MiniStack over HTTP on loopback, jobs run as Glue runs them."""
+
 from __future__ import annotations
 
 import os
 
 import pytest
+from job_stack import Stack
 
 from devstack.core import emulator
 from devstack.core.stack_config import StackConfig
 from devstack.provision import package
 from devstack.runtime import stack as local_stack
-from job_stack import Stack
 
 
 @pytest.fixture(scope="session")

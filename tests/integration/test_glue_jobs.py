@@ -1,5 +1,6 @@
 """Both job scripts run exactly as Glue runs them (spark-submit / python, ``--key value``) against
 MiniStack over HTTP, reading s3:// paths through S3A."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from job_stack import assert_ok
+
 from devstack.core import paths
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import layout
@@ -22,9 +23,26 @@ PROCESSING_DATE = "2024-07-01"
 def generated(tmp_path_factory) -> Path:
     """Three days of generated data, streams split over two files."""
     out = tmp_path_factory.mktemp("generated")
-    subprocess.run([sys.executable, str(paths.ROOT / "scripts" / "generate_data.py"), str(out),
-                    "--streams", "20000", "--songs", "800", "--users", "300", "--days", "3",
-                    "--files", "2", "--seed", "7"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(paths.ROOT / "scripts" / "generate_data.py"),
+            str(out),
+            "--streams",
+            "20000",
+            "--songs",
+            "800",
+            "--users",
+            "300",
+            "--days",
+            "3",
+            "--files",
+            "2",
+            "--seed",
+            "7",
+        ],
+        check=True,
+    )
     return out
 
 
@@ -42,16 +60,22 @@ def test_sample_batch_through_all_tasks(stack):
     keys = stack.upload_dir(paths.SAMPLE_DATA_DIR)
     run_batch(stack, "b-sample", keys)
 
-    report = json.loads(stack.s3.get_object(
-        Bucket=stack["processed_bucket"],
-        Key=layout.validation_report_key("b-sample"))["Body"].read())
+    report = json.loads(
+        stack.s3.get_object(
+            Bucket=stack["processed_bucket"], Key=layout.validation_report_key("b-sample")
+        )["Body"].read()
+    )
     assert report["status"] == "valid" and sorted(report["valid_files"]) == keys
 
-    parquet = stack.keys("processed_bucket", layout.processed_batch_prefix(PROCESSING_DATE, "b-sample"))
+    parquet = stack.keys(
+        "processed_bucket", layout.processed_batch_prefix(PROCESSING_DATE, "b-sample")
+    )
     assert any("/genre=" in k and k.endswith(".parquet") for k in parquet)
 
     sample = paths.SAMPLE_DATA_DIR
-    expected = expected_items(files(sample, "streams"), files(sample, "songs"), files(sample, "users"))
+    expected = expected_items(
+        files(sample, "streams"), files(sample, "songs"), files(sample, "users")
+    )
     assert kpi_items_only(stack.kpi_items()) == expected
 
     tracked = stack.tracked()
@@ -60,12 +84,19 @@ def test_sample_batch_through_all_tasks(stack):
     streams_item = tracked["streams/streams_01.csv"]
     assert streams_item["row_count"] == 3000 and streams_item["rejected_rows"] == 0
     assert [h["state"] for h in streams_item["history"]] == [
-        "RECEIVED", "CLAIMED", "VALIDATED", "PROCESSED", "KPIS_WRITTEN", "ARCHIVED"]
+        "RECEIVED",
+        "CLAIMED",
+        "VALIDATED",
+        "PROCESSED",
+        "KPIS_WRITTEN",
+        "ARCHIVED",
+    ]
 
     assert stack.keys("raw_data_bucket") == []
     assert not stack.s3.list_object_versions(Bucket=stack["raw_data_bucket"]).get("Versions")
     assert stack.keys("archive_bucket") == sorted(
-        f"archive/2024/07/01/version={tracked[k]['version_id']}/{k}" for k in keys)
+        f"archive/2024/07/01/version={tracked[k]['version_id']}/{k}" for k in keys
+    )
 
 
 def test_rerun_gives_the_same_outputs(stack):
@@ -76,17 +107,22 @@ def test_rerun_gives_the_same_outputs(stack):
     for _ in range(2):
         assert_ok(stack.etl("full_etl", "b-rerun", PROCESSING_DATE))
         assert_ok(stack.etl("dynamodb_only", "b-rerun", PROCESSING_DATE))
-        outputs.append((kpi_items_only(stack.kpi_items()),
-                        len([k for k in stack.keys("processed_bucket", prefix)
-                             if k.endswith(".parquet")])))
+        outputs.append(
+            (
+                kpi_items_only(stack.kpi_items()),
+                len([k for k in stack.keys("processed_bucket", prefix) if k.endswith(".parquet")]),
+            )
+        )
     assert outputs[0] == outputs[1]
     assert outputs[0][1] > 0
 
 
 def test_two_files_of_the_same_days_give_the_union_and_redelivery_changes_nothing(stack, generated):
     songs, users, streams = (files(generated, d) for d in ("songs", "users", "streams"))
-    first = [stack.put(f"{d}/{p.name}", p.read_bytes())
-             for d, p in (("songs", songs[0]), ("users", users[0]), ("streams", streams[0]))]
+    first = [
+        stack.put(f"{d}/{p.name}", p.read_bytes())
+        for d, p in (("songs", songs[0]), ("users", users[0]), ("streams", streams[0]))
+    ]
     run_batch(stack, "b-1", first)
     assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
 
@@ -104,19 +140,30 @@ def test_streams_before_their_songs_are_counted_once_songs_arrive(stack, generat
     run_batch(stack, "b-streams", [stack.put("streams/s.csv", streams[0].read_bytes())])
     quality = [i for i in stack.kpi_items() if i["kpi"] == "quality"]
     assert quality and all(i["unknown_track_streams"] == i["streams"] for i in quality)
-    run_batch(stack, "b-ref", [stack.put("songs/s.csv", songs[0].read_bytes()),
-                               stack.put("users/u.csv", users[0].read_bytes())])
+    run_batch(
+        stack,
+        "b-ref",
+        [
+            stack.put("songs/s.csv", songs[0].read_bytes()),
+            stack.put("users/u.csv", users[0].read_bytes()),
+        ],
+    )
     assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
 
 
 def test_invalid_file_is_reported_and_quarantined(stack):
-    good = stack.put("streams/good.csv", b"user_id,track_id,listen_time\nu1,t1,2024-06-01 10:00:00\n")
+    good = stack.put(
+        "streams/good.csv", b"user_id,track_id,listen_time\nu1,t1,2024-06-01 10:00:00\n"
+    )
     bad = stack.put("streams/bad.csv", b"user_id,listen_time\nu1,2024-06-01 10:00:00\n")
     result = stack.validate("b-bad", [good, bad])
     assert result.returncode == 1, "an invalid batch must fail the job"
 
-    report = json.loads(stack.s3.get_object(Bucket=stack["processed_bucket"],
-                                            Key=layout.validation_report_key("b-bad"))["Body"].read())
+    report = json.loads(
+        stack.s3.get_object(
+            Bucket=stack["processed_bucket"], Key=layout.validation_report_key("b-bad")
+        )["Body"].read()
+    )
     assert report["status"] == "invalid" and report["invalid_files"] == [bad]
     [entry] = [f for f in report["files"] if f["key"] == bad]
     assert entry["missing_columns"] == ["track_id"]
@@ -132,8 +179,11 @@ def test_invalid_file_is_reported_and_quarantined(stack):
     assert stack.tracked()[bad]["state"] == "QUARANTINED"
     again = stack.validate("b-bad", files=result.files, fail_on_invalid="false")
     assert again.returncode == 0
-    report = json.loads(stack.s3.get_object(Bucket=stack["processed_bucket"],
-                                            Key=layout.validation_report_key("b-bad"))["Body"].read())
+    report = json.loads(
+        stack.s3.get_object(
+            Bucket=stack["processed_bucket"], Key=layout.validation_report_key("b-bad")
+        )["Body"].read()
+    )
     assert report["invalid_files"] == [bad]
     [entry] = [f for f in report["files"] if f["key"] == bad]
     assert entry["quarantined_to"].endswith(quarantined) and "track_id" in entry["errors"][0]

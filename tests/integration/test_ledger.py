@@ -1,5 +1,6 @@
 """The file ledger and the KPI snapshot writer on DynamoDB over HTTP (the emulator): every
 transition, the refusals, two batches racing for the same files, and monotonic snapshots."""
+
 from __future__ import annotations
 
 import uuid
@@ -24,8 +25,9 @@ def tables(endpoint):
 
 
 def upload(key: str, version: str = "v1", second: int = 0) -> file_ledger.FileVersion:
-    return file_ledger.FileVersion("raw", key, version, "etag", 10,
-                                   f"2024-06-01T10:00:{second:02d}Z")
+    return file_ledger.FileVersion(
+        "raw", key, version, "etag", 10, f"2024-06-01T10:00:{second:02d}Z"
+    )
 
 
 def test_the_whole_path_and_nothing_else(tables):
@@ -34,8 +36,12 @@ def test_the_whole_path_and_nothing_else(tables):
     assert ledger.record(version) and not ledger.record(version)  # recorded once
     [claimed] = ledger.claim("b1", 10)
     assert claimed["state"] == file_ledger.CLAIMED and claimed["batch_id"] == "b1"
-    path = [file_ledger.VALIDATED, file_ledger.PROCESSED, file_ledger.KPIS_WRITTEN,
-            file_ledger.ARCHIVED]
+    path = [
+        file_ledger.VALIDATED,
+        file_ledger.PROCESSED,
+        file_ledger.KPIS_WRITTEN,
+        file_ledger.ARCHIVED,
+    ]
     for target in path:
         with pytest.raises(file_ledger.TransitionRefused):  # another batch may not move it
             ledger.move(version.file_id, target, "b2")
@@ -43,8 +49,11 @@ def test_the_whole_path_and_nothing_else(tables):
         # a retried or rerun stage finds its work done
         assert ledger.move(version.file_id, target, "b1")["state"] == target
     item = ledger.get(version.file_id)
-    assert [h["state"] for h in item["history"]] == [file_ledger.RECEIVED, file_ledger.CLAIMED,
-                                                     *path]
+    assert [h["state"] for h in item["history"]] == [
+        file_ledger.RECEIVED,
+        file_ledger.CLAIMED,
+        *path,
+    ]
     with pytest.raises(file_ledger.TransitionRefused):  # terminal: nothing moves it back
         ledger.move(version.file_id, file_ledger.QUARANTINED, "b1")
 
@@ -118,21 +127,32 @@ def test_an_older_snapshot_never_replaces_a_newer_one(tables):
     day = "2024-06-01"
 
     def genre(genre: str, count: int) -> dict:
-        return dynamo_items.genre_daily_item({
-            "listen_date": day, "genre": genre, "listen_count": count, "unique_listeners": 1,
-            "total_listening_time_ms": 1, "avg_listening_time_per_user_ms": 1.0})
+        return dynamo_items.genre_daily_item(
+            {
+                "listen_date": day,
+                "genre": genre,
+                "listen_count": count,
+                "unique_listeners": 1,
+                "total_listening_time_ms": 1,
+                "avg_listening_time_per_user_ms": 1.0,
+            }
+        )
 
     assert writer.write_day(day, [genre("pop", 1), genre("rock", 1)], 100) == (
-        kpi_snapshot.WRITTEN, 0)
+        kpi_snapshot.WRITTEN,
+        0,
+    )
     assert writer.write_day(day, [genre("pop", 2)], 200) == (kpi_snapshot.WRITTEN, 1)
     # the older computation arrives late: it may not bring rock back nor overwrite pop
     assert writer.write_day(day, [genre("pop", 1), genre("rock", 1)], 100) == (
-        kpi_snapshot.SUPERSEDED, 0)
+        kpi_snapshot.SUPERSEDED,
+        0,
+    )
     table = boto3.resource("dynamodb").Table(name)
-    items = {i["sk"] if i["sk"] == "SNAPSHOT" else i["genre"]: i
-             for i in table.scan()["Items"]}
+    items = {i["sk"] if i["sk"] == "SNAPSHOT" else i["genre"]: i for i in table.scan()["Items"]}
     assert set(items) == {"SNAPSHOT", "pop"}
-    assert items["pop"]["listen_count"] == 2 and items["SNAPSHOT"]["snapshot_version"] == \
-        Decimal(200)
+    assert items["pop"]["listen_count"] == 2 and items["SNAPSHOT"]["snapshot_version"] == Decimal(
+        200
+    )
     # a retry of the newest snapshot completes it again, unchanged
     assert writer.write_day(day, [genre("pop", 2)], 200) == (kpi_snapshot.WRITTEN, 0)

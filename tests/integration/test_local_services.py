@@ -1,5 +1,6 @@
 """The local Glue and MWAA APIs through boto3, as the Amazon provider and the Lambda call them:
 request/response shapes, Glue's error types, run states, logs in CloudWatch."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from devstack.services import glue_service, mwaa_service
 from devstack.core.airflow_api import Airflow
 from devstack.runtime.stack import free_port
+from devstack.services import glue_service, mwaa_service
 
 pytestmark = pytest.mark.integration
 
@@ -48,10 +49,17 @@ def script_bucket(endpoint):
 
 
 def job(glue, bucket, name, script, **extra):
-    glue.create_job(Name=name, Role="arn:aws:iam::000000000000:role/glue",
-                    Command={"Name": "pythonshell", "ScriptLocation": f"s3://{bucket}/{script}",
-                             "PythonVersion": "3.9"},
-                    DefaultArguments={"--from_job": "default", "--override": "job"}, **extra)
+    glue.create_job(
+        Name=name,
+        Role="arn:aws:iam::000000000000:role/glue",
+        Command={
+            "Name": "pythonshell",
+            "ScriptLocation": f"s3://{bucket}/{script}",
+            "PythonVersion": "3.9",
+        },
+        DefaultArguments={"--from_job": "default", "--override": "job"},
+        **extra,
+    )
 
 
 def wait_done(glue, name, run_id, timeout=60):
@@ -83,7 +91,8 @@ def test_run_merges_arguments_limits_concurrency_and_ships_logs(glue, script_buc
     assert run["JobRunState"] == "SUCCEEDED" and run["LogGroupName"] == "/aws-glue/jobs"
     assert run["Arguments"] == {"--from_job": "default", "--override": "run"}
     events = boto3.client("logs").filter_log_events(
-        logGroupName="/aws-glue/jobs/output", logStreamNames=[run_id])["events"]
+        logGroupName="/aws-glue/jobs/output", logStreamNames=[run_id]
+    )["events"]
     printed = " ".join(e["message"] for e in events)
     assert "'--from_job', 'default'" in printed and "'--override', 'run'" in printed
     assert f"'--JOB_RUN_ID', '{run_id}'" in printed
@@ -105,9 +114,14 @@ def test_stop_and_update(glue, script_bucket):
     assert [s["JobRunId"] for s in reply["SuccessfulSubmissions"]] == [run_id]
     assert reply["Errors"][0]["JobRunId"] == "jr_unknown"
     assert wait_done(glue, "slow", run_id)["JobRunState"] == "STOPPED"
-    glue.update_job(JobName="slow", JobUpdate={
-        "Role": "r", "Command": {"Name": "pythonshell", "ScriptLocation": "s3://x/y.py"},
-        "Timeout": 5})
+    glue.update_job(
+        JobName="slow",
+        JobUpdate={
+            "Role": "r",
+            "Command": {"Name": "pythonshell", "ScriptLocation": "s3://x/y.py"},
+            "Timeout": 5,
+        },
+    )
     updated = glue.get_job(JobName="slow")["Job"]
     assert updated["Timeout"] == 5 and "DefaultArguments" not in updated  # replaced, as in Glue
 
@@ -166,16 +180,19 @@ def test_mwaa_invoke_rest_api_and_cli_token(tmp_path):
     mwaa_state = mwaa_service.Mwaa("env", Airflow(airflow_url, "admin", passwords), ["true"], port)
     server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.handler_class(mwaa_state))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = boto3.client("mwaa", endpoint_url=f"http://127.0.0.1:{port}",
-                          config=Config(inject_host_prefix=False))
+    client = boto3.client(
+        "mwaa", endpoint_url=f"http://127.0.0.1:{port}", config=Config(inject_host_prefix=False)
+    )
     try:
-        ok = client.invoke_rest_api(Name="env", Path="/dags/d/dagRuns", Method="POST",
-                                    Body={"dag_run_id": "r1"})
+        ok = client.invoke_rest_api(
+            Name="env", Path="/dags/d/dagRuns", Method="POST", Body={"dag_run_id": "r1"}
+        )
         assert ok["RestApiStatusCode"] == 200
         assert ok["RestApiResponse"] == {"dag_run_id": "r1", "path": "/api/v2/dags/d/dagRuns"}
         with pytest.raises(client.exceptions.RestApiClientException) as conflict:
-            client.invoke_rest_api(Name="env", Path="/dags/d/dagRuns", Method="POST",
-                                   Body={"dag_run_id": "exists"})
+            client.invoke_rest_api(
+                Name="env", Path="/dags/d/dagRuns", Method="POST", Body={"dag_run_id": "exists"}
+            )
         # the Lambda relies on this shape to treat a retried event as done
         assert conflict.value.response["RestApiStatusCode"] == 409
         with pytest.raises(client.exceptions.ResourceNotFoundException):

@@ -1,5 +1,6 @@
 """Static checks of the Compose stack (no Docker engine here): schema, paths, pinned images,
 loopback-only ports, no committed secrets, and the same settings as the native stack."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,11 @@ COMPOSE = paths.ROOT / "docker-compose.yml"
 
 
 def dotenv(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
-             if line.strip() and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
     return {k.strip(): v.strip() for k, v in pairs}
 
 
@@ -34,9 +38,16 @@ def interpolate(value: str, env: dict[str, str]) -> str:
 
 
 def test_compose_file_matches_the_compose_specification():
-    result = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"),
-                             "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -85,10 +96,15 @@ def test_airflow_settings_agree_with_the_native_stack(compose):
     for key, value in stack.AIRFLOW_SHARED_SETTINGS.items():
         assert airflow_env[key] == value, key
     assert json.loads(airflow_env["AIRFLOW_CONN_AWS_DEFAULT"]) == json.loads(
-        stack.aws_connection("http://localstack:4566", "http://glue:4580",
-                             config.DEFAULT_REGION))
-    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-triggerer",
-                 "airflow-init", "mwaa-api"):
+        stack.aws_connection("http://localstack:4566", "http://glue:4580", config.DEFAULT_REGION)
+    )
+    for name in (
+        "airflow-apiserver",
+        "airflow-dag-processor",
+        "airflow-triggerer",
+        "airflow-init",
+        "mwaa-api",
+    ):
         assert compose["services"][name]["environment"] == airflow_env, name
 
 
@@ -97,8 +113,10 @@ def test_services_wire_the_same_names(compose):
     assert mwaa[mwaa.index("--environment") + 1] == config.MWAA_ENVIRONMENT_NAME
     hook = (paths.ROOT / "localstack" / "init" / "ready.d" / "10-bootstrap.sh").read_text()
     assert "http://mwaa-api:4590" in hook
-    assert compose["services"]["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"] == \
-        compose["networks"]["default"]["name"]
+    assert (
+        compose["services"]["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
+        == compose["networks"]["default"]["name"]
+    )
     for name in ("localstack", "glue", "postgres", "airflow-apiserver", "mwaa-api"):
         assert "healthcheck" in compose["services"][name], name
     assert set(compose["volumes"]) >= {"localstack-data", "postgres-data", "glue-state"}

@@ -1,5 +1,6 @@
 """DAG integrity: both DAGs load, with the designs' task ids, edges, retries and schedules, and
 without touching Variables at parse time."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -44,11 +45,17 @@ def test_realtime_dag_structure(dagbag):
     dag = dagbag.dags["music_streaming_realtime_pipeline"]
     assert dag.schedule is None or str(dag.timetable.summary) in ("None",)
     assert dag.max_active_runs == 1 and dag.catchup is False
-    design = {"start", "validate_data_quality", "check_validation_status",
-              "realtime_etl_processing", "write_to_dynamodb", "archive_processed_files",
-              "success_end", "validation_failed_end"}
-    ledger_steps = {"claim_files", "no_pending_files_end", "more_files_waiting",
-                    "start_next_batch"}
+    design = {
+        "start",
+        "validate_data_quality",
+        "check_validation_status",
+        "realtime_etl_processing",
+        "write_to_dynamodb",
+        "archive_processed_files",
+        "success_end",
+        "validation_failed_end",
+    }
+    ledger_steps = {"claim_files", "no_pending_files_end", "more_files_waiting", "start_next_batch"}
     assert set(dag.task_ids) == design | ledger_steps
     assert edges(dag) == {
         ("start", "claim_files"),
@@ -84,10 +91,17 @@ def test_glue_tasks_use_the_provider_operator(dagbag):
 
     dag = dagbag.dags["music_streaming_realtime_pipeline"]
     glue = {t.task_id: t for t in dag.tasks if isinstance(t, GlueJobOperator)}
-    assert set(glue) == {"validate_data_quality", "realtime_etl_processing",
-                         "write_to_dynamodb", "archive_processed_files"}
-    assert {glue[t].script_args["--task_type"] for t in glue if t != "validate_data_quality"} == \
-        {"full_etl", "dynamodb_only", "archiving_only"}
+    assert set(glue) == {
+        "validate_data_quality",
+        "realtime_etl_processing",
+        "write_to_dynamodb",
+        "archive_processed_files",
+    }
+    assert {glue[t].script_args["--task_type"] for t in glue if t != "validate_data_quality"} == {
+        "full_etl",
+        "dynamodb_only",
+        "archiving_only",
+    }
     # names come from Variables at run time
     assert "var.value.get('etl_job_name'" in glue["realtime_etl_processing"].job_name
 
@@ -95,11 +109,22 @@ def test_glue_tasks_use_the_provider_operator(dagbag):
 def test_daily_dag_structure(dagbag):
     dag = dagbag.dags["music_streaming_pipeline"]
     assert set(dag.task_ids) == {
-        "validate_aws_connection", "cleanup_s3_scripts", "init_s3_structure",
-        "verify_glue_scripts", "check_for_new_streams", "check_reference_data_updates",
-        "prepare_data_for_processing", "run_glue_job.validation", "prepare_kpi_job",
-        "run_glue_job.kpi", "prepare_dynamodb_job", "ensure_dynamodb_table",
-        "run_glue_job.dynamodb", "archive_processed_data", "update_processed_files"}
+        "validate_aws_connection",
+        "cleanup_s3_scripts",
+        "init_s3_structure",
+        "verify_glue_scripts",
+        "check_for_new_streams",
+        "check_reference_data_updates",
+        "prepare_data_for_processing",
+        "run_glue_job.validation",
+        "prepare_kpi_job",
+        "run_glue_job.kpi",
+        "prepare_dynamodb_job",
+        "ensure_dynamodb_table",
+        "run_glue_job.dynamodb",
+        "archive_processed_data",
+        "update_processed_files",
+    }
     assert edges(dag) == {
         ("validate_aws_connection", "cleanup_s3_scripts"),
         ("cleanup_s3_scripts", "init_s3_structure"),
@@ -138,5 +163,9 @@ def test_batch_id_macro():
     manual = SimpleNamespace(conf={}, logical_date=None, run_after=moment)
     assert t.batch_id_for(manual) == "20240601-20240601T123005"
     assert t.processing_date_for(manual) == "2024-06-01"
-    assert t.batch_id_for(SimpleNamespace(conf={"batch_id": "b-1"}, logical_date=moment,
-                                          run_after=moment)) == "b-1"
+    assert (
+        t.batch_id_for(
+            SimpleNamespace(conf={"batch_id": "b-1"}, logical_date=moment, run_after=moment)
+        )
+        == "b-1"
+    )

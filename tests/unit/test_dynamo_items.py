@@ -1,4 +1,5 @@
 """Deterministic DynamoDB keys and item shapes."""
+
 import datetime as dt
 from decimal import Decimal
 
@@ -6,9 +7,14 @@ from music_streaming import dynamo_items
 
 
 def test_keys_are_deterministic_and_readable():
-    row = {"listen_date": dt.date(2024, 6, 1), "genre": "r&b", "listen_count": 5,
-           "unique_listeners": 3, "total_listening_time_ms": 900,
-           "avg_listening_time_per_user_ms": 300.0}
+    row = {
+        "listen_date": dt.date(2024, 6, 1),
+        "genre": "r&b",
+        "listen_count": 5,
+        "unique_listeners": 3,
+        "total_listening_time_ms": 900,
+        "avg_listening_time_per_user_ms": 300.0,
+    }
     item = dynamo_items.genre_daily_item(row)
     assert (item["pk"], item["sk"]) == ("GENRE#r&b#DATE#2024-06-01", "METRIC#DAILY")
     assert item == dynamo_items.genre_daily_item(dict(row))  # same row, same item, every run
@@ -16,15 +22,27 @@ def test_keys_are_deterministic_and_readable():
 
 
 def test_top_song_and_genre_keys():
-    song = dynamo_items.top_song_item({"listen_date": "2024-06-01", "genre": "pop", "rank": 2,
-                                       "track_id": "t1", "track_name": None, "artists": "A;B",
-                                       "play_count": 7})
+    song = dynamo_items.top_song_item(
+        {
+            "listen_date": "2024-06-01",
+            "genre": "pop",
+            "rank": 2,
+            "track_id": "t1",
+            "track_name": None,
+            "artists": "A;B",
+            "play_count": 7,
+        }
+    )
     assert (song["pk"], song["sk"]) == ("GENRE#pop#DATE#2024-06-01", "SONG#2")
     assert "track_name" not in song  # DynamoDB items carry no nulls
-    genre = dynamo_items.top_genre_item({"listen_date": "2024-06-01", "rank": 1, "genre": "pop",
-                                         "listen_count": 9})
-    assert (genre["pk"], genre["sk"], genre["date"]) == ("DATE#2024-06-01", "GENRE_RANK#1",
-                                                         "2024-06-01")
+    genre = dynamo_items.top_genre_item(
+        {"listen_date": "2024-06-01", "rank": 1, "genre": "pop", "listen_count": 9}
+    )
+    assert (genre["pk"], genre["sk"], genre["date"]) == (
+        "DATE#2024-06-01",
+        "GENRE_RANK#1",
+        "2024-06-01",
+    )
 
 
 def test_float_rounding_is_stable():
@@ -34,10 +52,21 @@ def test_float_rounding_is_stable():
 
 
 def test_kpi_items_covers_every_output():
-    items = dynamo_items.kpi_items({
-        "genre_daily": [], "top_songs": [], "top_genres": [],
-        "stream_quality": [{"listen_date": "2024-06-01", "streams": 3,
-                            "unknown_track_streams": 1, "unknown_user_streams": 0}]})
+    items = dynamo_items.kpi_items(
+        {
+            "genre_daily": [],
+            "top_songs": [],
+            "top_genres": [],
+            "stream_quality": [
+                {
+                    "listen_date": "2024-06-01",
+                    "streams": 3,
+                    "unknown_track_streams": 1,
+                    "unknown_user_streams": 0,
+                }
+            ],
+        }
+    )
     assert [(i["pk"], i["sk"]) for i in items] == [("DATE#2024-06-01", "QUALITY")]
 
 
@@ -47,8 +76,9 @@ def test_ledger_transitions_form_one_path():
     assert file_ledger.can_move("RECEIVED", "CLAIMED")
     assert file_ledger.can_move("CLAIMED", "QUARANTINED")
     assert not file_ledger.can_move("RECEIVED", "VALIDATED")
-    assert not any(file_ledger.can_move(s, t) for s in file_ledger.TERMINAL
-                   for t in file_ledger.STATES)
+    assert not any(
+        file_ledger.can_move(s, t) for s in file_ledger.TERMINAL for t in file_ledger.STATES
+    )
     assert file_ledger.reached("ARCHIVED", "PROCESSED")
     assert not file_ledger.reached("PROCESSED", "KPIS_WRITTEN")
     assert not file_ledger.reached("QUARANTINED", "VALIDATED")
@@ -57,8 +87,10 @@ def test_ledger_transitions_form_one_path():
 def test_stale_items_are_only_those_an_older_snapshot_wrote():
     from music_streaming import kpi_snapshot
 
-    existing = [{"pk": "A", "sk": "1", "snapshot_version": 5},
-                {"pk": "B", "sk": "1", "snapshot_version": 9},
-                {"pk": "C", "sk": "1"},
-                {"pk": "DATE#d", "sk": "SNAPSHOT", "snapshot_version": 5}]
+    existing = [
+        {"pk": "A", "sk": "1", "snapshot_version": 5},
+        {"pk": "B", "sk": "1", "snapshot_version": 9},
+        {"pk": "C", "sk": "1"},
+        {"pk": "DATE#d", "sk": "SNAPSHOT", "snapshot_version": 5},
+    ]
     assert kpi_snapshot.stale_keys(existing, [("A", "1")], 7) == [("C", "1")]

@@ -1,6 +1,7 @@
 """The AWS deployment: the template lints, is generated from the one configuration, names and
 settings equal what the local stack creates, packaged artifacts are the files the local stack runs,
 and a dry run needs neither credentials nor network."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from devstack.core import paths
 from devstack import cli
+from devstack.core import paths
 from devstack.provision import bootstrap, package
 from music_streaming import config
 
@@ -30,15 +31,23 @@ def of_type(kind: str) -> dict[str, dict]:
 
 
 def test_cfn_lint_passes():
-    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"),
-                             str(paths.ROOT / "infra" / "template.json")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            str(paths.ROOT / "infra" / "template.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_template_is_generated_from_the_configuration():
-    result = subprocess.run([sys.executable, str(paths.ROOT / "infra" / "template.py"),
-                             "--check"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(paths.ROOT / "infra" / "template.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout
 
 
@@ -50,14 +59,17 @@ def test_buckets_are_the_ones_the_local_stack_creates():
         assert all(props["PublicAccessBlockConfiguration"].values())
         assert props["BucketEncryption"]
     archive = next(b for b in buckets.values() if b["BucketName"] == SETTINGS["archive_bucket"])
-    assert archive["LifecycleConfiguration"]["Rules"][0]["Transitions"][0]["StorageClass"] == \
-        "GLACIER"
+    assert (
+        archive["LifecycleConfiguration"]["Rules"][0]["Transitions"][0]["StorageClass"] == "GLACIER"
+    )
 
 
 def test_tables_have_the_deterministic_keys_of_the_pipeline():
     tables = {t["TableName"]: t for t in of_type("AWS::DynamoDB::Table").values()}
-    for definition in (config.kpi_table_definition(str(SETTINGS["dynamodb_table_name"])),
-                       config.file_tracker_table_definition(str(SETTINGS["dynamodb_table_name"]))):
+    for definition in (
+        config.kpi_table_definition(str(SETTINGS["dynamodb_table_name"])),
+        config.file_tracker_table_definition(str(SETTINGS["dynamodb_table_name"])),
+    ):
         table = tables[definition["TableName"]]
         assert table["KeySchema"] == definition["KeySchema"]
         assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -86,8 +98,11 @@ def test_lambda_and_its_notification_match_the_local_stack():
     function = of_type("AWS::Lambda::Function")["TriggerDagFunction"]
     assert function["FunctionName"] == config.LAMBDA_FUNCTION_NAME
     assert function["Environment"]["Variables"] == config.lambda_environment(SETTINGS)
-    raw = next(b for b in of_type("AWS::S3::Bucket").values()
-               if b["BucketName"] == SETTINGS["raw_data_bucket"])
+    raw = next(
+        b
+        for b in of_type("AWS::S3::Bucket").values()
+        if b["BucketName"] == SETTINGS["raw_data_bucket"]
+    )
     # every upload reaches the Lambda (no suffix filter: it is case-sensitive), versioned raw
     [deployed] = raw["NotificationConfiguration"]["LambdaConfigurations"]
     [local] = bootstrap.raw_bucket_notification("arn")["LambdaFunctionConfigurations"]
@@ -98,14 +113,20 @@ def test_lambda_and_its_notification_match_the_local_stack():
 
 def test_lambda_role_is_scoped_to_the_one_environment():
     statements = RESOURCES["TriggerDagRole"]["Properties"]["Policies"][0]["PolicyDocument"][
-        "Statement"]
-    airflow = {s["Action"]: s["Resource"]["Fn::Sub"] for s in statements
-               if str(s["Action"]).startswith("airflow:")}
+        "Statement"
+    ]
+    airflow = {
+        s["Action"]: s["Resource"]["Fn::Sub"]
+        for s in statements
+        if str(s["Action"]).startswith("airflow:")
+    }
     assert airflow["airflow:CreateCliToken"].endswith(
-        f":environment/{config.MWAA_ENVIRONMENT_NAME}")
+        f":environment/{config.MWAA_ENVIRONMENT_NAME}"
+    )
     assert f":role/{config.MWAA_ENVIRONMENT_NAME}/" in airflow["airflow:InvokeRestApi"]
-    assert "*" not in json.dumps([s["Resource"] for s in statements
-                                  if "airflow" in str(s["Action"])]).replace("${", "")
+    assert "*" not in json.dumps(
+        [s["Resource"] for s in statements if "airflow" in str(s["Action"])]
+    ).replace("${", "")
 
 
 def test_alarms_watch_validation_and_job_failures():
@@ -118,13 +139,19 @@ def test_alarms_watch_validation_and_job_failures():
 
 def test_packaged_artifacts_are_the_files_the_local_stack_runs(monkeypatch):
     files = package.artifacts(SETTINGS)
-    for key, spec in config.GLUE_JOBS.items():
-        assert files[f"scripts/{spec['script']}"] == (paths.JOBS_DIR / str(spec["script"])).read_bytes()
-    assert hashlib.sha256(files["scripts/music_streaming.zip"]).hexdigest() == \
-        package.sha256(package.build_package_zip())
+    for spec in config.GLUE_JOBS.values():
+        assert (
+            files[f"scripts/{spec['script']}"]
+            == (paths.JOBS_DIR / str(spec["script"])).read_bytes()
+        )
+    assert hashlib.sha256(files["scripts/music_streaming.zip"]).hexdigest() == package.sha256(
+        package.build_package_zip()
+    )
     with zipfile.ZipFile(io.BytesIO(files[package.lambda_key()])) as archive:
-        assert archive.read("lambda_function.py") == \
-            (paths.LAMBDA_DIR / "lambda_function.py").read_bytes()
+        assert (
+            archive.read("lambda_function.py")
+            == (paths.LAMBDA_DIR / "lambda_function.py").read_bytes()
+        )
     for path in paths.DAGS_DIR.glob("*.py"):
         assert files[f"dags/{path.name}"] == path.read_bytes()
 
@@ -147,8 +174,13 @@ def test_packaged_artifacts_are_the_files_the_local_stack_runs(monkeypatch):
 
 
 def test_dry_run_for_aws_needs_no_credentials_and_no_network(monkeypatch, capsys):
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE",
-                 "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_SESSION_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
@@ -165,9 +197,11 @@ def test_dry_run_for_aws_needs_no_credentials_and_no_network(monkeypatch, capsys
 
 def test_mwaa_requirements_match_what_installs_with_airflow():
     assert metadata.version("apache-airflow") == "3.3.2"
-    lines = [line.strip() for line in
-             (paths.ROOT / "airflow" / "requirements.txt").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line.strip()
+        for line in (paths.ROOT / "airflow" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert lines, "requirements.txt is empty"
     for line in lines:
         name, _, version = line.partition("==")

@@ -1,4 +1,5 @@
 """The KPI query command's rendering and DynamoDB requests (fake table)."""
+
 from decimal import Decimal
 
 from devstack.tools import kpi_query
@@ -18,12 +19,26 @@ class FakeTable:
 
 
 ITEMS = [
-    {"pk": "GENRE#pop#DATE#2024-06-01", "sk": "METRIC#DAILY", "kpi": "genre_daily",
-     "date": "2024-06-01", "genre": "pop", "listen_count": Decimal(5),
-     "unique_listeners": Decimal(3), "total_listening_time_ms": Decimal(900),
-     "avg_listening_time_per_user_ms": Decimal("300.000")},
-    {"pk": "DATE#2024-06-01", "sk": "GENRE_RANK#1", "kpi": "top_genre", "date": "2024-06-01",
-     "rank": Decimal(1), "genre": "pop", "listen_count": Decimal(5)},
+    {
+        "pk": "GENRE#pop#DATE#2024-06-01",
+        "sk": "METRIC#DAILY",
+        "kpi": "genre_daily",
+        "date": "2024-06-01",
+        "genre": "pop",
+        "listen_count": Decimal(5),
+        "unique_listeners": Decimal(3),
+        "total_listening_time_ms": Decimal(900),
+        "avg_listening_time_per_user_ms": Decimal("300.000"),
+    },
+    {
+        "pk": "DATE#2024-06-01",
+        "sk": "GENRE_RANK#1",
+        "kpi": "top_genre",
+        "date": "2024-06-01",
+        "rank": Decimal(1),
+        "genre": "pop",
+        "listen_count": Decimal(5),
+    },
 ]
 
 

@@ -1,4 +1,5 @@
 """KPI functions against hand-computed expectations on tiny data."""
+
 import datetime as dt
 import json
 from pathlib import Path
@@ -28,26 +29,35 @@ STREAMS = [
     ("u9", "t1", "2024-06-02 09:30:00"),  # unknown user: still a play
     ("u1", "tX", "2024-06-02 10:00:00"),  # unknown track: reported, not in genre KPIs
     ("u1", "t1", "2024-06-01 10:00:00"),  # exact duplicate event
-    ("", "t1", "2024-06-01 10:00:00"),    # missing user_id
-    ("u1", "t1", "yesterday"),            # bad timestamp
+    ("", "t1", "2024-06-01 10:00:00"),  # missing user_id
+    ("u1", "t1", "yesterday"),  # bad timestamp
 ]
 
 
 @pytest.fixture(scope="module")
 def frames(spark):
     songs_raw = spark.createDataFrame(
-        SONGS, "track_id string, track_genre string, track_name string, artists string, "
-               "duration_ms string")
+        SONGS,
+        "track_id string, track_genre string, track_name string, artists string, "
+        "duration_ms string",
+    )
     users_raw = spark.createDataFrame(
-        USERS, "user_id string, user_name string, user_age string, user_country string")
+        USERS, "user_id string, user_name string, user_age string, user_country string"
+    )
     streams_raw = spark.createDataFrame(
-        STREAMS, "user_id string, track_id string, listen_time string")
+        STREAMS, "user_id string, track_id string, listen_time string"
+    )
     songs = kpis.song_dimension(songs_raw)
     users = kpis.user_dimension(users_raw)
     valid, rejected = kpis.split_streams(kpis.typed_streams(streams_raw))
     enriched = kpis.enrich_streams(kpis.play_counts(valid), songs, users)
-    return {"songs": songs, "users": users, "valid": valid, "rejected": rejected,
-            "enriched": enriched}
+    return {
+        "songs": songs,
+        "users": users,
+        "valid": valid,
+        "rejected": rejected,
+        "enriched": enriched,
+    }
 
 
 def rows(df, *order):
@@ -60,8 +70,10 @@ def test_split_streams_rejects_bad_rows(frames):
 
 
 def test_play_counts_count_each_event_once(frames):
-    counts = {(r.listen_date, r.track_id, r.user_id): r.plays
-              for r in kpis.play_counts(frames["valid"]).collect()}
+    counts = {
+        (r.listen_date, r.track_id, r.user_id): r.plays
+        for r in kpis.play_counts(frames["valid"]).collect()
+    }
     assert counts[(D1, "t1", "u1")] == 2  # three rows, one of them a duplicate event
     assert sum(counts.values()) == 9
 
@@ -75,38 +87,77 @@ def test_genre_daily_kpis(frames):
     result = rows(kpis.genre_daily_kpis(frames["enriched"]), "listen_date", "genre")
     assert result == [
         # D1 acoustic: u3 played t3 (300)
-        {"listen_date": D1, "genre": "acoustic", "listen_count": 1, "unique_listeners": 1,
-         "total_listening_time_ms": 300, "avg_listening_time_per_user_ms": 300.0},
+        {
+            "listen_date": D1,
+            "genre": "acoustic",
+            "listen_count": 1,
+            "unique_listeners": 1,
+            "total_listening_time_ms": 300,
+            "avg_listening_time_per_user_ms": 300.0,
+        },
         # D1 pop: u1 t1 x2 (200), u2 t1+t2 (300), u3 t4 (400) -> 5 plays, 3 users, 900 ms
-        {"listen_date": D1, "genre": "pop", "listen_count": 5, "unique_listeners": 3,
-         "total_listening_time_ms": 900, "avg_listening_time_per_user_ms": 300.0},
-        {"listen_date": D2, "genre": "acoustic", "listen_count": 1, "unique_listeners": 1,
-         "total_listening_time_ms": 300, "avg_listening_time_per_user_ms": 300.0},
-        {"listen_date": D2, "genre": "pop", "listen_count": 1, "unique_listeners": 1,
-         "total_listening_time_ms": 100, "avg_listening_time_per_user_ms": 100.0},
+        {
+            "listen_date": D1,
+            "genre": "pop",
+            "listen_count": 5,
+            "unique_listeners": 3,
+            "total_listening_time_ms": 900,
+            "avg_listening_time_per_user_ms": 300.0,
+        },
+        {
+            "listen_date": D2,
+            "genre": "acoustic",
+            "listen_count": 1,
+            "unique_listeners": 1,
+            "total_listening_time_ms": 300,
+            "avg_listening_time_per_user_ms": 300.0,
+        },
+        {
+            "listen_date": D2,
+            "genre": "pop",
+            "listen_count": 1,
+            "unique_listeners": 1,
+            "total_listening_time_ms": 100,
+            "avg_listening_time_per_user_ms": 100.0,
+        },
     ]
 
 
 def test_average_is_per_listener_not_per_play(spark):
-    songs = kpis.song_dimension(spark.createDataFrame(
-        [("t1", "pop", "n", "a", "100")],
-        "track_id string, track_genre string, track_name string, artists string, duration_ms string"))
-    streams = kpis.typed_streams(spark.createDataFrame(
-        [("u1", "t1", "2024-06-01 10:00:00"), ("u1", "t1", "2024-06-01 10:01:00"),
-         ("u1", "t1", "2024-06-01 10:02:00"), ("u2", "t1", "2024-06-01 10:03:00")],
-        "user_id string, track_id string, listen_time string"))
+    songs = kpis.song_dimension(
+        spark.createDataFrame(
+            [("t1", "pop", "n", "a", "100")],
+            "track_id string, track_genre string, track_name string, artists string, duration_ms string",
+        )
+    )
+    streams = kpis.typed_streams(
+        spark.createDataFrame(
+            [
+                ("u1", "t1", "2024-06-01 10:00:00"),
+                ("u1", "t1", "2024-06-01 10:01:00"),
+                ("u1", "t1", "2024-06-01 10:02:00"),
+                ("u2", "t1", "2024-06-01 10:03:00"),
+            ],
+            "user_id string, track_id string, listen_time string",
+        )
+    )
     users = spark.createDataFrame([("u1",), ("u2",)], "user_id string")
     [row] = kpis.genre_daily_kpis(
-        kpis.enrich_streams(kpis.play_counts(streams), songs, users)).collect()
+        kpis.enrich_streams(kpis.play_counts(streams), songs, users)
+    ).collect()
     assert row.total_listening_time_ms == 400
     assert row.avg_listening_time_per_user_ms == 200.0  # per play it would be 100
 
 
 def test_top_songs_ties_broken_by_track_id(frames):
-    result = rows(kpis.top_songs(frames["enriched"], frames["songs"]),
-                  "listen_date", "genre", "rank")
-    d1_pop = [(r["rank"], r["track_id"], r["play_count"]) for r in result
-              if r["listen_date"] == D1 and r["genre"] == "pop"]
+    result = rows(
+        kpis.top_songs(frames["enriched"], frames["songs"]), "listen_date", "genre", "rank"
+    )
+    d1_pop = [
+        (r["rank"], r["track_id"], r["play_count"])
+        for r in result
+        if r["listen_date"] == D1 and r["genre"] == "pop"
+    ]
     assert d1_pop == [(1, "t1", 3), (2, "t2", 1), (3, "t4", 1)]
     assert [r["track_name"] for r in result if r["track_id"] == "t2"] == ['Say "Hi"']
 
@@ -121,14 +172,17 @@ def test_top_genres_per_day(frames):
     genre_daily = kpis.genre_daily_kpis(frames["enriched"])
     result = rows(kpis.top_genres(genre_daily), "listen_date", "rank")
     assert [(r["listen_date"], r["rank"], r["genre"], r["listen_count"]) for r in result] == [
-        (D1, 1, "pop", 5), (D1, 2, "acoustic", 1),
-        (D2, 1, "acoustic", 1), (D2, 2, "pop", 1),  # tie on count: alphabetical
+        (D1, 1, "pop", 5),
+        (D1, 2, "acoustic", 1),
+        (D2, 1, "acoustic", 1),
+        (D2, 2, "pop", 1),  # tie on count: alphabetical
     ]
 
 
 def test_top_genres_limit(spark):
     genre_daily = spark.createDataFrame(
-        [(D1, f"g{i}", i) for i in range(8)], "listen_date date, genre string, listen_count long")
+        [(D1, f"g{i}", i) for i in range(8)], "listen_date date, genre string, listen_count long"
+    )
     result = kpis.top_genres(genre_daily).orderBy("rank").collect()
     assert [r.genre for r in result] == ["g7", "g6", "g5", "g4", "g3"]
 
@@ -143,12 +197,15 @@ def test_unknown_track_and_user_are_counted(frames):
 
 def test_current_reference_takes_the_newest_upload_not_the_newest_processing(spark):
     versions = spark.createDataFrame(
-        [("t1", "rock", "songs/b.csv", "v2", "2024-06-02"),   # uploaded last, processed first
-         ("t1", "pop", "songs/a.csv", "v1", "2024-06-01"),
-         ("t1", "jazz", "songs/b.csv", "v2", "2024-06-02"),   # same upload, two genres: min
-         ("t2", "jazz", "songs/a.csv", "v1", "2024-06-01")],
+        [
+            ("t1", "rock", "songs/b.csv", "v2", "2024-06-02"),  # uploaded last, processed first
+            ("t1", "pop", "songs/a.csv", "v1", "2024-06-01"),
+            ("t1", "jazz", "songs/b.csv", "v2", "2024-06-02"),  # same upload, two genres: min
+            ("t2", "jazz", "songs/a.csv", "v1", "2024-06-01"),
+        ],
         "track_id string, genre string, source_key string, source_version string, "
-        "upload_order string")
+        "upload_order string",
+    )
     result = rows(kpis.current_reference(versions, "track_id"), "track_id")
     assert result == [{"track_id": "t1", "genre": "jazz"}, {"track_id": "t2", "genre": "jazz"}]
 
@@ -173,8 +230,10 @@ def test_integer_vectors_in_spark(spark):
 def test_multi_batch_day_equals_union(spark, frames):
     """One day's streams split over two batches give the KPIs of their union."""
     valid = frames["valid"]
-    first, second = valid.filter("listen_time < '2024-06-01 12:00:00'"), \
-        valid.filter("listen_time >= '2024-06-01 12:00:00'")
+    first, second = (
+        valid.filter("listen_time < '2024-06-01 12:00:00'"),
+        valid.filter("listen_time >= '2024-06-01 12:00:00'"),
+    )
     # the second batch re-delivers one event of the first: it must count once
     overlap = first.limit(1)
     union = kpis.play_counts(first.unionByName(second).unionByName(overlap))

@@ -1,5 +1,6 @@
 """The layers of devstack/ and the package, as docs/architecture.md states them: nothing imports
 upward, no import cycle (imports inside functions included)."""
+
 from __future__ import annotations
 
 import ast
@@ -16,10 +17,19 @@ ALLOWED = {
     "devstack.services": {"music_streaming", "devstack.core"},
     "devstack.provision": {"music_streaming", "devstack.core"},
     "devstack.runtime": {"music_streaming", "devstack.core"},
-    "devstack.tools": {"music_streaming", "devstack.core", "devstack.provision",
-                       "devstack.runtime"},
-    "devstack.cli": {"music_streaming", "devstack.core", "devstack.provision", "devstack.runtime",
-                     "devstack.tools"},
+    "devstack.tools": {
+        "music_streaming",
+        "devstack.core",
+        "devstack.provision",
+        "devstack.runtime",
+    },
+    "devstack.cli": {
+        "music_streaming",
+        "devstack.core",
+        "devstack.provision",
+        "devstack.runtime",
+        "devstack.tools",
+    },
     "devstack.__main__": {"devstack.cli"},
 }
 
@@ -30,7 +40,9 @@ def module_name(path: Path) -> str:
 
 
 def modules() -> dict[str, Path]:
-    files = list((ROOT / "devstack").rglob("*.py")) + list((ROOT / "glue" / "music_streaming").rglob("*.py"))
+    files = list((ROOT / "devstack").rglob("*.py")) + list(
+        (ROOT / "glue" / "music_streaming").rglob("*.py")
+    )
     return {module_name(p): p for p in files if "__pycache__" not in p.parts}
 
 
@@ -46,8 +58,11 @@ def imports(path: Path) -> set[str]:
 
 
 def layer(module: str) -> str:
-    return next(name for name in sorted(ALLOWED, key=len, reverse=True)
-                if module == name or module.startswith(name + "."))
+    return next(
+        name
+        for name in sorted(ALLOWED, key=len, reverse=True)
+        if module == name or module.startswith(name + ".")
+    )
 
 
 @pytest.mark.parametrize("module", sorted(modules()))
@@ -58,8 +73,10 @@ def test_imports_only_from_its_own_or_lower_layers(module):
 
 
 def test_no_import_cycle():
-    graph = {name: {t for t in imports(path) if t != name and not name.startswith(t + ".")}
-             for name, path in modules().items()}
+    graph = {
+        name: {t for t in imports(path) if t != name and not name.startswith(t + ".")}
+        for name, path in modules().items()
+    }
     state: dict[str, str] = {}
 
     def visit(node: str, trail: list[str]) -> None:

@@ -1,17 +1,28 @@
 """The Lambda handler with a fake MWAA client (unit level; the stack tests use the real path)."""
+
 import base64
 import io
 import json
 
+import lambda_function as handler
 import pytest
 from botocore.exceptions import ClientError
 
-import lambda_function as handler
-
 
 def s3_record(key, bucket="raw-bucket", event_time="2024-06-01T12:00:00.123Z", version="v1"):
-    return {"eventTime": event_time, "s3": {"bucket": {"name": bucket}, "object": {
-        "key": key, "versionId": version, "eTag": "abc", "size": 10, "sequencer": "0A"}}}
+    return {
+        "eventTime": event_time,
+        "s3": {
+            "bucket": {"name": bucket},
+            "object": {
+                "key": key,
+                "versionId": version,
+                "eTag": "abc",
+                "size": 10,
+                "sequencer": "0A",
+            },
+        },
+    }
 
 
 class FakeMwaa:
@@ -26,9 +37,14 @@ class FakeMwaa:
         status = self.statuses.get(run_id, 409 if run_id in self.existing else 200)
         self.existing.add(run_id)
         if status >= 400:
-            raise ClientError({"Error": {"Code": "RestApiClientException", "Message": "x"},
-                               "RestApiStatusCode": status,
-                               "RestApiResponse": {"detail": "boom"}}, "InvokeRestApi")
+            raise ClientError(
+                {
+                    "Error": {"Code": "RestApiClientException", "Message": "x"},
+                    "RestApiStatusCode": status,
+                    "RestApiResponse": {"detail": "boom"},
+                },
+                "InvokeRestApi",
+            )
         return {"RestApiStatusCode": status, "RestApiResponse": {"dag_run_id": run_id}}
 
     def create_cli_token(self, Name):
@@ -62,8 +78,11 @@ class FakeLedger:
 def ledger(monkeypatch):
     fake = FakeLedger()
     monkeypatch.setattr(handler.file_ledger, "Ledger", lambda table: fake)
-    monkeypatch.setattr(handler.boto3, "resource", lambda *a, **k: type(
-        "R", (), {"Table": lambda self, name: name})())
+    monkeypatch.setattr(
+        handler.boto3,
+        "resource",
+        lambda *a, **k: type("R", (), {"Table": lambda self, name: name})(),
+    )
     monkeypatch.setattr(handler, "put_ignored_metric", lambda region, count: None)
     monkeypatch.setenv("FILE_LEDGER_TABLE", "ledger")
     return fake
@@ -86,34 +105,49 @@ def test_batch_id_is_safe_and_deterministic():
 
 
 def test_uploads_are_recorded_and_one_run_claims_them(mwaa, ledger):
-    event = {"Records": [s3_record("streams/day+1%C3%A9.csv"), s3_record("songs/s.CSV"),
-                         s3_record("users/readme.txt"), s3_record("other/x.csv"),
-                         s3_record("streams/x.csv.gz")]}
+    event = {
+        "Records": [
+            s3_record("streams/day+1%C3%A9.csv"),
+            s3_record("songs/s.CSV"),
+            s3_record("users/readme.txt"),
+            s3_record("other/x.csv"),
+            s3_record("streams/x.csv.gz"),
+        ]
+    }
     outcome = handler.lambda_handler(event, None)
     assert outcome["ignored"] == ["users/readme.txt", "other/x.csv", "streams/x.csv.gz"]
     assert outcome["received"] == ["streams/day 1é.csv", "songs/s.CSV"]
     states = {k.split("#")[0]: v for k, v in ledger.items.items()}
     assert states["s3://raw-bucket/streams/x.csv.gz"] == {
-        "state": "IGNORED", "reason": "compressed: upload the CSV uncompressed"}
+        "state": "IGNORED",
+        "reason": "compressed: upload the CSV uncompressed",
+    }
     assert states["s3://raw-bucket/songs/s.CSV"]["state"] == "RECEIVED"
     [call] = mwaa.calls  # one run for the whole event
     assert call["Path"] == "/dags/music_streaming_realtime_pipeline/dagRuns"
     assert call["Method"] == "POST" and call["Name"] == "env"
     conf = call["Body"]["conf"]
     assert conf["keys"] == ["streams/day 1é.csv", "songs/s.CSV"]
-    assert conf["files"] == ["s3://raw-bucket/streams/day 1é.csv#v1", "s3://raw-bucket/songs/s.CSV#v1"]
+    assert conf["files"] == [
+        "s3://raw-bucket/streams/day 1é.csv#v1",
+        "s3://raw-bucket/songs/s.CSV#v1",
+    ]
     assert call["Body"]["dag_run_id"] == conf["batch_id"]
     assert call["Body"]["logical_date"] is None
 
 
 def test_no_second_run_while_one_is_waiting(mwaa, ledger):
-    assert handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)["run"] == \
-        "triggered"
+    assert (
+        handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)["run"]
+        == "triggered"
+    )
     outcome = handler.lambda_handler({"Records": [s3_record("streams/b.csv")]}, None)
     assert outcome["run"] == "waiting" and len(mwaa.calls) == 1
     ledger.flag = None  # the waiting run started claiming: the next upload triggers again
-    assert handler.lambda_handler({"Records": [s3_record("streams/c.csv")]}, None)["run"] == \
-        "triggered"
+    assert (
+        handler.lambda_handler({"Records": [s3_record("streams/c.csv")]}, None)["run"]
+        == "triggered"
+    )
 
 
 def test_retry_of_the_same_event_starts_no_second_run(mwaa, ledger):
@@ -146,8 +180,9 @@ def test_cli_path(mwaa, monkeypatch):
         requests.append(request)
         command = request.data.decode()
         stdout = f"Created <DagRun {command.split()[3]} ...>".encode()
-        return io.BytesIO(json.dumps({"stdout": base64.b64encode(stdout).decode(),
-                                      "stderr": ""}).encode())
+        return io.BytesIO(
+            json.dumps({"stdout": base64.b64encode(stdout).decode(), "stderr": ""}).encode()
+        )
 
     monkeypatch.setattr(handler.urllib.request, "urlopen", fake_urlopen)
     outcome = handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)
@@ -161,8 +196,11 @@ def test_cli_path(mwaa, monkeypatch):
 def test_cli_path_reports_duplicate(mwaa, monkeypatch):
     monkeypatch.setenv("TRIGGER_METHOD", "cli")
     stderr = base64.b64encode(b"DagRun with run_id ... already exists").decode()
-    monkeypatch.setattr(handler.urllib.request, "urlopen", lambda request, timeout: io.BytesIO(
-        json.dumps({"stdout": "", "stderr": stderr}).encode()))
+    monkeypatch.setattr(
+        handler.urllib.request,
+        "urlopen",
+        lambda request, timeout: io.BytesIO(json.dumps({"stdout": "", "stderr": stderr}).encode()),
+    )
     outcome = handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, None)
     assert outcome["run"] == "duplicate"
 

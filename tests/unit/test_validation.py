@@ -1,4 +1,5 @@
 """Validation rules on good and bad files (run with the standard library only)."""
+
 import json
 import tracemalloc
 import zlib
@@ -7,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from music_streaming import datasets
-
 from music_streaming.validation import INVALID, VALID, batch_report, validate_csv
 
-GOOD_STREAMS = b"user_id,track_id,listen_time\nu1,t1,2024-06-01 10:00:00\nu2,t2,2024-06-01 11:00:00\n"
+GOOD_STREAMS = (
+    b"user_id,track_id,listen_time\nu1,t1,2024-06-01 10:00:00\nu2,t2,2024-06-01 11:00:00\n"
+)
 
 
 def check(key, data, chunk=7, **kwargs):
     # small chunks exercise multi-byte characters and lines split across chunk boundaries
-    return validate_csv(key, [data[i:i + chunk] for i in range(0, len(data), chunk)], **kwargs)
+    return validate_csv(key, [data[i : i + chunk] for i in range(0, len(data), chunk)], **kwargs)
 
 
 def test_good_streams_file():
@@ -26,9 +28,11 @@ def test_good_streams_file():
 
 
 def test_songs_with_quotes_commas_and_non_ascii():
-    data = ('id,track_id,artists,album_name,track_name,popularity,duration_ms,track_genre\n'
-            '0,t1,"Beyoncé;Jay-Z","Album, ""Live""","Crazy in Love, Pt. 2",73,230666,pop\n'
-            '1,t2,Sigur Rós,Ágætis byrjun,"Multi\nline title",50,1000,ambient\n').encode()
+    data = (
+        "id,track_id,artists,album_name,track_name,popularity,duration_ms,track_genre\n"
+        '0,t1,"Beyoncé;Jay-Z","Album, ""Live""","Crazy in Love, Pt. 2",73,230666,pop\n'
+        '1,t2,Sigur Rós,Ágætis byrjun,"Multi\nline title",50,1000,ambient\n'
+    ).encode()
     report = check("songs/s.csv", data, chunk=3)
     assert report["status"] == VALID, report
     assert report["row_count"] == 2
@@ -53,16 +57,21 @@ def test_header_only():
 
 
 def test_malformed_rows_are_counted_with_samples():
-    data = (b"user_id,track_id,listen_time\n"
-            b"u1,t1,2024-06-01 10:00:00\n"
-            b"u2,t2\n"                       # too few fields
-            b",t3,2024-06-01 10:00:00\n"     # missing id
-            b"u4,t4,01/06/2024 10:00\n")     # bad timestamp
+    data = (
+        b"user_id,track_id,listen_time\n"
+        b"u1,t1,2024-06-01 10:00:00\n"
+        b"u2,t2\n"  # too few fields
+        b",t3,2024-06-01 10:00:00\n"  # missing id
+        b"u4,t4,01/06/2024 10:00\n"
+    )  # bad timestamp
     report = check("streams/a.csv", data)
     assert report["status"] == INVALID
     assert report["row_count"] == 4 and report["bad_row_count"] == 3
     assert report["bad_rows_by_reason"] == {
-        "missing user_id": 1, "unparseable listen_time": 1, "wrong number of fields": 1}
+        "missing user_id": 1,
+        "unparseable listen_time": 1,
+        "wrong number of fields": 1,
+    }
     assert [s["line"] for s in report["bad_row_samples"]] == [3, 4, 5]
     assert "3 of 4 rows are malformed" in report["errors"][0]
 
@@ -134,8 +143,10 @@ def test_integer_vectors_in_python(value, expected):
 
 
 def test_iso_timestamps_and_padding_are_valid_rows():
-    data = (b"user_id,track_id,listen_time\n u1 ,t1,2024-06-01T10:00:00Z\n"
-            b"u2,t2,2024-06-01T12:00:00.250+02:00\nu3,t3,2024-6-1 9:5:0\n")
+    data = (
+        b"user_id,track_id,listen_time\n u1 ,t1,2024-06-01T10:00:00Z\n"
+        b"u2,t2,2024-06-01T12:00:00.250+02:00\nu3,t3,2024-6-1 9:5:0\n"
+    )
     report = check("streams/a.csv", data)
     assert report["bad_rows_by_reason"] == {"unparseable listen_time": 1}
     assert report["bad_row_samples"][0]["line"] == 4
@@ -167,11 +178,19 @@ def test_a_file_without_line_breaks_is_rejected_in_bounded_memory():
     assert peak < 40 * 1024 * 1024, f"peak {peak / 2**20:.0f} MiB"
 
 
-@pytest.mark.parametrize("key,problem", [
-    ("streams/a.CSV", None), ("streams/a.Csv", None),
-    ("streams/a.csv.gz", "compressed"), ("streams/a.txt", "not a .csv"),
-    ("other/a.csv", "outside"), ("a.csv", "outside"), ("streams/", "folder"),
-    ("streams/dir/", "folder")])
+@pytest.mark.parametrize(
+    "key,problem",
+    [
+        ("streams/a.CSV", None),
+        ("streams/a.Csv", None),
+        ("streams/a.csv.gz", "compressed"),
+        ("streams/a.txt", "not a .csv"),
+        ("other/a.csv", "outside"),
+        ("a.csv", "outside"),
+        ("streams/", "folder"),
+        ("streams/dir/", "folder"),
+    ],
+)
 def test_which_keys_the_pipeline_takes(key, problem):
     dataset, why = datasets.dataset_and_problem(key)
     assert (dataset is None) == (problem is not None)
