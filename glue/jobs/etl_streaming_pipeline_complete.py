@@ -26,12 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from music_streaming import aws, config, datasets, dynamo_items, kpi_snapshot, layout
+from music_streaming import aws, config, datasets, dynamo_items, etl_decisions, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs
 
 log = logging.getLogger("music_streaming_etl")
-KPI_NAMES = ("genre_daily", "top_songs", "top_genres", "stream_quality")
 # The columns each dataset contributes, matched by name in every file.
 READ_COLUMNS = {
     datasets.STREAMS: ("user_id", "track_id", "listen_time"),
@@ -281,7 +280,7 @@ def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
     from music_streaming import kpis
 
     if not days:
-        return {name: [] for name in KPI_NAMES}
+        return {name: [] for name in dynamo_items.KPI_RESULTS}
     day_streams = (
         processed_streams(spark, processed)
         .filter(F.col("listen_date").isin(sorted(days)))
@@ -293,7 +292,10 @@ def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
     )
     results = kpis.daily_kpis(enriched, songs)
     # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
-    rows = {name: [r.asDict() for r in getattr(results, name).collect()] for name in KPI_NAMES}
+    rows = {
+        name: [r.asDict() for r in getattr(results, name).collect()]
+        for name in dynamo_items.KPI_RESULTS
+    }
     enriched.unpersist()
     return rows
 
@@ -302,20 +304,14 @@ def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: lis
     """Days other than the batch's own whose KPIs this batch changes: those of earlier versions
     of its stream keys (a correction), and those whose streams name the ids its songs/users
     upload carries. Each scan of history runs only when the ledger holds such rows."""
-    others = [i for i in processed if i.get("batch_id") != args.batch_id]
     stream_keys = [e["key"] for e in by_dataset[datasets.STREAMS]]
-    corrected = sorted({i["key"] for i in others} & set(stream_keys))
+    corrected = etl_decisions.corrected_keys(args.batch_id, processed, stream_keys)
     days = corrected_days(spark, s3, args.processed_bucket, corrected) if corrected else set()
-    if any(i.get("dataset") == datasets.STREAMS for i in others):
+    if etl_decisions.reference_update_needs_scan(args.batch_id, processed):
         for dataset in (datasets.SONGS, datasets.USERS):
             if by_dataset[dataset]:
-                days |= reference_days(
-                    spark,
-                    s3,
-                    args.processed_bucket,
-                    dataset,
-                    [e["key"] for e in by_dataset[dataset]],
-                )
+                keys = [e["key"] for e in by_dataset[dataset]]
+                days |= reference_days(spark, s3, args.processed_bucket, dataset, keys)
     return days
 
 
@@ -377,8 +373,6 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
             **rows,
         },
     )
-    streams = [f for f in files.values() if f["dataset"] == datasets.STREAMS]
-    quality = rows["stream_quality"]
     summary = {
         "batch_id": args.batch_id,
         "processing_date": args.processing_date,
@@ -387,12 +381,7 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
         "touched_days": days,
         "snapshot_version": snapshot_version,
         "step_seconds": steps,
-        "metrics": {
-            "ProcessedRecords": sum(f["rows"] - f["rejected_rows"] for f in streams),
-            "RejectedRecords": sum(f["rejected_rows"] for f in streams),
-            "UnknownTrackStreams": sum(d["unknown_track_streams"] for d in quality),
-            "UnknownUserStreams": sum(d["unknown_user_streams"] for d in quality),
-        },
+        "metrics": etl_decisions.etl_metrics(files, rows["stream_quality"]),
     }
     aws.write_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id), summary)
     return summary
@@ -402,7 +391,9 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
 def dynamodb_only(_spark, s3, args: EtlArgs) -> dict:
     etl = aws.read_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id))
     results = aws.read_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id))
-    items = dynamo_items.kpi_items({name: results.get(name, []) for name in KPI_NAMES})
+    items = dynamo_items.kpi_items(
+        {name: results.get(name, []) for name in dynamo_items.KPI_RESULTS}
+    )
     writer = kpi_snapshot.SnapshotWriter(
         aws.client("dynamodb", args.aws_region), args.dynamodb_table_name, config.KPI_DATE_INDEX
     )
@@ -443,17 +434,7 @@ def dynamodb_only(_spark, s3, args: EtlArgs) -> dict:
 def archive_file(s3, ledger, args: EtlArgs, file_id: str) -> None:
     """KPIS_WRITTEN -> copy verified -> ARCHIVED -> raw version deleted (each step repeatable)."""
     item = ledger.get(file_id)
-    state = item and item.get("state")
-    if (
-        not item
-        or item.get("batch_id") != args.batch_id
-        or state not in (file_ledger.KPIS_WRITTEN, file_ledger.ARCHIVED)
-    ):
-        raise RuntimeError(
-            f"KPIs of {file_id} are not written (state {state}, batch "
-            f"{item and item.get('batch_id')})"
-        )
-    if state == file_ledger.KPIS_WRITTEN:
+    if etl_decisions.archive_step(item, args.batch_id, file_id) == etl_decisions.VERIFY_AND_ARCHIVE:
         bucket, _, key = item["archive_copy"].removeprefix("s3://").partition("/")
         aws.verify_copy(s3, bucket, key, int(item["size"]), int(item["crc32"]))
         ledger.move(

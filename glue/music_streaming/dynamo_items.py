@@ -93,12 +93,15 @@ def quality_item(row: Mapping) -> dict:
     }
 
 
+# The KPI outputs by the names of ``kpis.DailyKpis`` (and the DuckDB reference), each with the
+# builder of its items.
 ITEM_BUILDERS = {
     GENRE_DAILY: genre_daily_item,
     "top_songs": top_song_item,
     "top_genres": top_genre_item,
     "stream_quality": quality_item,
 }
+KPI_RESULTS = tuple(ITEM_BUILDERS)
 
 
 def kpi_items(kpi_rows: Mapping[str, Iterable[Mapping]]) -> list[dict]:
