@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import music_streaming_tasks as t
 from airflow.providers.amazon.aws.operators.glue import GlueJobOperator
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG, TaskGroup
+from airflow.sdk import DAG, TaskGroup, chain
 
 from music_streaming import config
 
@@ -122,19 +122,20 @@ with DAG(
         op_kwargs={"processed_bucket": PROCESSED, "batch_id": t.BATCH_ID},
     )
 
-    (
-        validate_aws_connection
-        >> cleanup_s3_scripts
-        >> init_s3_structure
-        >> verify_glue_scripts
-        >> check_for_new_streams
-        >> check_reference_data_updates
-        >> prepare_data_for_processing
-        >> validation
-        >> prepare_kpi_job
-        >> kpi
-        >> prepare_dynamodb_job
-        >> dynamodb
+    chain(
+        validate_aws_connection,
+        cleanup_s3_scripts,
+        init_s3_structure,
+        verify_glue_scripts,
+        check_for_new_streams,
+        check_reference_data_updates,
+        prepare_data_for_processing,
+        validation,
+        prepare_kpi_job,
+        kpi,
+        prepare_dynamodb_job,
+        dynamodb,
+        archive_processed_data,
+        update_processed_files,
     )
-    verify_glue_scripts >> ensure_dynamodb_table >> dynamodb
-    dynamodb >> archive_processed_data >> update_processed_files
+    chain(verify_glue_scripts, ensure_dynamodb_table, dynamodb)

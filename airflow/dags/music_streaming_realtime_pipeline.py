@@ -20,7 +20,7 @@ from airflow.providers.standard.operators.python import (
     ShortCircuitOperator,
 )
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, chain
 
 from music_streaming import config
 
@@ -122,6 +122,6 @@ with DAG(
 
     start >> claim >> [validate, no_pending_files_end]
     validate >> check >> [etl, validation_failed_end]
-    etl >> to_dynamodb >> archive >> success_end
+    chain(etl, to_dynamodb, archive, success_end)
     [archive, validation_failed_end, no_pending_files_end] >> more_files_waiting
     more_files_waiting >> start_next_batch
