@@ -89,11 +89,14 @@ def task_instances(airflow: Airflow, dag_id: str, run_id: str) -> list[dict]:
 
 
 def trigger(airflow: Airflow, dag_id: str, run_id: str, conf: dict, attempts: int = 5) -> dict:
-    """Starts a run with a given id; a 5xx (SQLite busy under load) is retried, and a 409 after
-    a retry means the earlier attempt landed."""
+    """Starts a run with a given id; a 5xx or no answer in time (SQLite busy under load) is
+    retried, and a 409 after a retry means the earlier attempt landed."""
     body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
     for attempt in range(attempts):
-        status, reply = airflow.call("POST", f"/dags/{dag_id}/dagRuns", None, body)
+        try:
+            status, reply = airflow.call("POST", f"/dags/{dag_id}/dagRuns", None, body)
+        except (TimeoutError, urllib.error.URLError) as exc:
+            status, reply = 504, {"detail": f"no answer: {exc}"}
         if status == 200 or (status == 409 and attempt):
             return {"dag_run_id": run_id}
         if status < 500:

@@ -97,5 +97,5 @@ class StackConfig:
             "region_name": self.region,
             "aws_access_key_id": emulator.LOCAL_ACCESS_KEY,
             "aws_secret_access_key": emulator.LOCAL_SECRET_KEY,
-            "config": Config(retries=EMULATOR_RETRIES),
+            "config": Config(retries=dict(EMULATOR_RETRIES)),  # botocore rewrites the dict it gets
         }

@@ -120,3 +120,12 @@ def test_services_wire_the_same_names(compose):
     for name in ("localstack", "glue", "postgres", "airflow-apiserver", "mwaa-api"):
         assert "healthcheck" in compose["services"][name], name
     assert set(compose["volumes"]) >= {"localstack-data", "postgres-data", "glue-state"}
+
+
+def test_building_a_stack_client_leaves_the_shared_retry_settings_alone():
+    """botocore rewrites the retries dict it is given; the connection both stacks share must
+    still say max_attempts (the full suite once built a client first and the check above failed)."""
+    from devstack.core.stack_config import EMULATOR_RETRIES, StackConfig
+
+    StackConfig().client("s3")
+    assert EMULATOR_RETRIES == {"mode": "standard", "max_attempts": 10}
