@@ -31,12 +31,6 @@ from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs
 
 log = logging.getLogger("music_streaming_etl")
-# The columns each dataset contributes, matched by name in every file.
-READ_COLUMNS = {
-    datasets.STREAMS: ("user_id", "track_id", "listen_time"),
-    datasets.SONGS: ("track_id", "track_genre", "track_name", "artists", "duration_ms"),
-    datasets.USERS: ("user_id", "user_name", "user_age", "user_country"),
-}
 
 
 def start_spark(args: EtlArgs):
@@ -107,7 +101,7 @@ def read_files(spark, files: list[dict], dataset: str, multiline: bool):
             frame.select(
                 *[
                     F.col(c) if c in header else F.lit(None).cast("string").alias(c)
-                    for c in READ_COLUMNS[dataset]
+                    for c in datasets.SPECS[dataset].read
                 ],
                 # the object a row came from, as bucket/key (Spark reports it URL-encoded)
                 F.regexp_replace(F.expr("url_decode(input_file_name())"), "^s3a?://", "").alias(
@@ -132,9 +126,11 @@ def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> di
     """Writes this batch's rows of songs/users (with their source); rows per file."""
     from music_streaming import kpis
 
-    rows = kpis.REFERENCE_ROWS[dataset](
-        read_files(spark, files, dataset, multiline=True), keep=kpis.SOURCE_COLUMNS
-    ).cache()
+    rows = (
+        kpis.REFERENCE[dataset]
+        .rows(read_files(spark, files, dataset, multiline=True), keep=kpis.SOURCE_COLUMNS)
+        .cache()
+    )
     counts = {
         r["source_key"] + "#" + r["source_version"]: r["count"]
         for r in rows.groupBy("source_key", "source_version").count().collect()
@@ -174,10 +170,10 @@ def load_reference(spark, s3, processed: str, dataset: str, counted):
 
     prefix = layout.reference_prefix(dataset)
     if not aws.prefix_exists(s3, processed, prefix):
-        return spark.createDataFrame([], kpis.REFERENCE_SCHEMAS[dataset])
+        return spark.createDataFrame([], kpis.REFERENCE[dataset].empty_schema)
     rows = spark.read.parquet(layout.s3_url(processed, prefix)).drop("batch_id")
     current = rows.join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
-    return kpis.current_reference(current, datasets.KEY_COLUMN[dataset])
+    return kpis.current_reference(current, datasets.SPECS[dataset].key)
 
 
 def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -> tuple:
@@ -250,7 +246,7 @@ def reference_days(spark, s3, processed: str, dataset: str, keys: list[str]) -> 
     holds (a correction that drops an id changes that id's days too)."""
     from pyspark.sql import functions as F
 
-    column = datasets.KEY_COLUMN[dataset]
+    column = datasets.SPECS[dataset].key
     rows = spark.read.parquet(layout.s3_url(processed, layout.reference_prefix(dataset)))
     ids = rows.filter(F.col("source_key").isin(keys)).select(column).distinct()
     return days_naming(spark, s3, processed, column, ids)
@@ -308,7 +304,7 @@ def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: lis
     corrected = etl_decisions.corrected_keys(args.batch_id, processed, stream_keys)
     days = corrected_days(spark, s3, args.processed_bucket, corrected) if corrected else set()
     if etl_decisions.reference_update_needs_scan(args.batch_id, processed):
-        for dataset in (datasets.SONGS, datasets.USERS):
+        for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
                 keys = [e["key"] for e in by_dataset[dataset]]
                 days |= reference_days(spark, s3, args.processed_bucket, dataset, keys)
@@ -332,7 +328,7 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
             ledger.move(entry["file_id"], file_ledger.PROCESSED, args.batch_id)
 
     with timed(steps, "reference"):
-        for dataset in (datasets.SONGS, datasets.USERS):
+        for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
                 files.update(store_reference(spark, args, dataset, by_dataset[dataset]))
                 mark_processed(by_dataset[dataset])

@@ -15,47 +15,68 @@ Python-only syntax), and ``tests/unit/parsing_vectors.json`` runs the same vecto
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 STREAMS, SONGS, USERS = "streams", "songs", "users"
 DATASETS = (STREAMS, SONGS, USERS)
 CSV_SUFFIX = ".csv"
 
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    STREAMS: ("user_id", "track_id", "listen_time"),
-    SONGS: ("track_id", "track_genre", "track_name", "artists"),
-    USERS: ("user_id", "user_name", "user_age", "user_country"),
-}
 
-# Columns a row cannot do without: an empty one makes the row bad (Spark would drop it).
-NON_EMPTY_COLUMNS: dict[str, tuple[str, ...]] = {
-    STREAMS: ("user_id", "track_id"),
-    SONGS: ("track_id", "track_genre"),
-    USERS: ("user_id",),
-}
-# The column that identifies a reference row (a newer upload of the same id replaces it).
-KEY_COLUMN: dict[str, str] = {SONGS: "track_id", USERS: "user_id"}
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the pipeline knows of one input dataset (validation and the ETL job read it here)."""
 
-TIMESTAMP_COLUMNS: dict[str, tuple[str, ...]] = {STREAMS: ("listen_time",)}
-# Numeric columns checked when present (songs follow the Spotify tracks layout).
-INTEGER_COLUMNS: dict[str, tuple[str, ...]] = {
-    SONGS: ("popularity", "duration_ms", "key", "mode", "time_signature"),
-    USERS: ("user_age",),
-}
-FLOAT_COLUMNS: dict[str, tuple[str, ...]] = {
-    SONGS: (
-        "danceability",
-        "energy",
-        "loudness",
-        "speechiness",
-        "acousticness",
-        "instrumentalness",
-        "liveness",
-        "valence",
-        "tempo",
+    name: str
+    required: Tuple[str, ...]  # columns a file must have (by name)
+    non_empty: Tuple[str, ...]  # an empty one makes the row bad (Spark would drop it)
+    read: Tuple[str, ...]  # columns the ETL job reads, by name, from every file
+    key: Optional[str] = None  # the id of a reference row (a newer upload replaces it)
+    timestamps: Tuple[str, ...] = ()
+    integers: Tuple[str, ...] = ()  # checked when present
+    floats: Tuple[str, ...] = ()  # checked when present
+
+
+SPECS: Dict[str, DatasetSpec] = {
+    STREAMS: DatasetSpec(
+        STREAMS,
+        required=("user_id", "track_id", "listen_time"),
+        non_empty=("user_id", "track_id"),
+        read=("user_id", "track_id", "listen_time"),
+        timestamps=("listen_time",),
+    ),
+    # Songs follow the Spotify tracks layout.
+    SONGS: DatasetSpec(
+        SONGS,
+        required=("track_id", "track_genre", "track_name", "artists"),
+        non_empty=("track_id", "track_genre"),
+        read=("track_id", "track_genre", "track_name", "artists", "duration_ms"),
+        key="track_id",
+        integers=("popularity", "duration_ms", "key", "mode", "time_signature"),
+        floats=(
+            "danceability",
+            "energy",
+            "loudness",
+            "speechiness",
+            "acousticness",
+            "instrumentalness",
+            "liveness",
+            "valence",
+            "tempo",
+        ),
+    ),
+    USERS: DatasetSpec(
+        USERS,
+        required=("user_id", "user_name", "user_age", "user_country"),
+        non_empty=("user_id",),
+        read=("user_id", "user_name", "user_age", "user_country"),
+        key="user_id",
+        integers=("user_age",),
     ),
 }
+REFERENCE_DATASETS = tuple(name for name, spec in SPECS.items() if spec.key)
+
 
 PAD = " "
 # Groups: year, month, day, hour, minute, second, fraction, offset.

@@ -10,7 +10,7 @@ files and batches count once.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Callable, Dict, NamedTuple, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -128,11 +128,21 @@ def user_rows(raw_users: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
     ).filter(F.col("user_id").isNotNull())
 
 
-REFERENCE_ROWS = {datasets.SONGS: song_rows, datasets.USERS: user_rows}
-REFERENCE_SCHEMAS = {
-    datasets.SONGS: "track_id string, genre string, track_name string, artists string, "
-    "duration_ms long",
-    datasets.USERS: "user_id string, user_name string, user_age long, user_country string",
+class Reference(NamedTuple):
+    """The Spark side of a reference dataset: its typed rows and the schema of none."""
+
+    rows: Callable[..., DataFrame]
+    empty_schema: str
+
+
+REFERENCE: Dict[str, Reference] = {
+    datasets.SONGS: Reference(
+        song_rows,
+        "track_id string, genre string, track_name string, artists string, duration_ms long",
+    ),
+    datasets.USERS: Reference(
+        user_rows, "user_id string, user_name string, user_age long, user_country string"
+    ),
 }
 
 

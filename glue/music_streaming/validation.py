@@ -94,16 +94,17 @@ class _Utf8Lines:
 
 def _row_problem(dataset: str, row: dict[str, str]) -> Optional[str]:
     """The first rule of the parsing contract (see datasets) a data row breaks, or None."""
-    for column in datasets.NON_EMPTY_COLUMNS[dataset]:
+    spec = datasets.SPECS[dataset]
+    for column in spec.non_empty:
         if not datasets.unpad(row.get(column)):
             return f"missing {column}"
-    for column in datasets.TIMESTAMP_COLUMNS.get(dataset, ()):
+    for column in spec.timestamps:
         if datasets.parse_timestamp(row.get(column)) is None:
             return f"unparseable {column}"
-    for column in datasets.INTEGER_COLUMNS.get(dataset, ()):
+    for column in spec.integers:
         if datasets.unpad(row.get(column)) and datasets.parse_integer(row[column]) is None:
             return f"non-integer {column}"
-    for column in datasets.FLOAT_COLUMNS.get(dataset, ()):
+    for column in spec.floats:
         if datasets.unpad(row.get(column)) and not datasets.is_float(row[column]):
             return f"non-numeric {column}"
     return None
@@ -154,7 +155,7 @@ def validate_csv(
             duplicated = sorted({c for c in columns if columns.count(c) > 1})
             if duplicated:
                 errors.append(f"duplicate columns: {', '.join(duplicated)}")
-            missing = [c for c in datasets.REQUIRED_COLUMNS[dataset] if c not in columns]
+            missing = [c for c in datasets.SPECS[dataset].required if c not in columns]
             report["missing_columns"] = missing
             if missing:
                 errors.append(f"missing required columns: {', '.join(missing)}")
