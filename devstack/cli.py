@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Callable
 
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
@@ -106,6 +107,24 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def reads_the_local_stack(args: argparse.Namespace) -> bool:
+    """Commands that only read or write the running local stack (the others start it or target
+    AWS); they fail at once with a hint instead of a minute of retries and a traceback."""
+    if args.command == "kpis":
+        return not args.aws
+    if args.command == "deploy":
+        return args.target == "local"
+    return args.command == "seed"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return COMMANDS[args.command][2](args, StackConfig.from_env(os.environ))
+    cfg = StackConfig.from_env(os.environ)
+    if reads_the_local_stack(args) and not stack.listening(cfg.endpoint):
+        print(
+            f"{args.command}: nothing answers at {cfg.endpoint}, the local stack's AWS endpoint; "
+            "start the stack with `scripts/up` (python -m devstack up), see `scripts/status`",
+            file=sys.stderr,
+        )
+        return 2
+    return COMMANDS[args.command][2](args, cfg)

@@ -128,6 +128,18 @@ def policy(name: str, statements: list[dict]) -> dict:
     }
 
 
+def write_logs(log_groups: str) -> dict:
+    """A role's own log output: create and write the log groups matching ``log_groups``."""
+    return {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": sub(
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+            f"log-group:{log_groups}"
+        ),
+    }
+
+
 def assume(service: str) -> dict:
     return {
         "Version": "2012-10-17",
@@ -222,18 +234,7 @@ def glue_role() -> dict:
                                 }
                             },
                         },
-                        {
-                            "Effect": "Allow",
-                            "Action": [
-                                "logs:CreateLogGroup",
-                                "logs:CreateLogStream",
-                                "logs:PutLogEvents",
-                            ],
-                            "Resource": sub(
-                                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                                "log-group:/aws-glue/*"
-                            ),
-                        },
+                        write_logs("/aws-glue/*"),
                     ],
                 )
             ],
@@ -285,18 +286,7 @@ def lambda_role() -> dict:
                                 f"${{AWS::AccountId}}:role/{ENV}/User"
                             ),
                         },
-                        {
-                            "Effect": "Allow",
-                            "Action": [
-                                "logs:CreateLogGroup",
-                                "logs:CreateLogStream",
-                                "logs:PutLogEvents",
-                            ],
-                            "Resource": sub(
-                                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                                f"log-group:/aws/lambda/{config.LAMBDA_FUNCTION_NAME}:*"
-                            ),
-                        },
+                        write_logs(f"/aws/lambda/{config.LAMBDA_FUNCTION_NAME}:*"),
                     ],
                 )
             ],

@@ -14,7 +14,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 
 from music_streaming import aws, config, datasets, layout
-from music_streaming.job_args import EtlArgs
+from music_streaming.job_args import EtlArgs, ValidationArgs
 
 log = logging.getLogger(__name__)
 AWS_CONN_ID = "aws_default"
@@ -82,20 +82,23 @@ CLAIMED_FILES = "{{ ti.xcom_pull(task_ids='%s', key='files_json') }}"
 
 
 def validation_args(raw_bucket_template: str, files_template: str) -> dict:
-    return {
-        "--raw_data_bucket": raw_bucket_template,
-        "--processed_bucket": var("processed_bucket"),
-        "--quarantine_bucket": var("quarantine_bucket"),
-        "--archive_bucket": var("archive_bucket"),
-        "--dynamodb_table_name": var("dynamodb_table_name"),
-        "--aws_region": var("aws_region"),
-        "--batch_id": BATCH_ID,
-        "--processing_date": PROCESSING_DATE,
-        "--files": files_template,
-        "--max_bad_row_ratio": var("max_bad_row_ratio"),
+    """Templates of every ValidationArgs field (a field without one fails at parse time)."""
+    templates = {
+        "raw_data_bucket": raw_bucket_template,
+        "processed_bucket": var("processed_bucket"),
+        "quarantine_bucket": var("quarantine_bucket"),
+        "archive_bucket": var("archive_bucket"),
+        "dynamodb_table_name": var("dynamodb_table_name"),
+        "aws_region": var("aws_region"),
+        "batch_id": BATCH_ID,
+        "processing_date": PROCESSING_DATE,
+        "files": files_template,
+        "max_files": var("max_files_per_batch"),
+        "max_bad_row_ratio": var("max_bad_row_ratio"),
         # The DAG branches on the report; a failed run means the job itself broke.
-        "--fail_on_invalid": "false",
+        "fail_on_invalid": "false",
     }
+    return {f"--{name}": templates[name] for name in ValidationArgs.names()}
 
 
 def etl_args(task_type: str, raw_bucket_template: str) -> dict:
@@ -111,10 +114,9 @@ def etl_args(task_type: str, raw_bucket_template: str) -> dict:
         "dynamodb_table_name": var("dynamodb_table_name"),
         "aws_region": var("aws_region"),
     }
-    return {f"--{name}": templates[name] for name in [*EtlArgs.required(), *EtlArgs.optional()]}
+    return {f"--{name}": templates[name] for name in EtlArgs.names()}
 
 
-# ------------------------------------------------------------------------- the file ledger
 def _ledger(table_name: str):
     from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 

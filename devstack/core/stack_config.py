@@ -13,14 +13,11 @@ from pathlib import Path
 from typing import Mapping
 
 import boto3
-from botocore.config import Config
 
 from devstack.core import emulator, paths
-from music_streaming import config
+from music_streaming import aws, config
 
 AIRFLOW_USER = "admin"
-# Calls to the emulator wait out a restart (backoff over ~a minute) instead of failing.
-EMULATOR_RETRIES = {"mode": "standard", "max_attempts": 10}
 
 
 @dataclass(frozen=True)
@@ -97,5 +94,5 @@ class StackConfig:
             "region_name": self.region,
             "aws_access_key_id": emulator.LOCAL_ACCESS_KEY,
             "aws_secret_access_key": emulator.LOCAL_SECRET_KEY,
-            "config": Config(retries=dict(EMULATOR_RETRIES)),  # botocore rewrites the dict it gets
+            "config": aws.retrying(),
         }

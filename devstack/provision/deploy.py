@@ -85,7 +85,7 @@ def deploy_stack(cloudformation, name: str, parameters: list[dict]) -> str:
         cloudformation.get_waiter("change_set_create_complete").wait(
             StackName=name, ChangeSetName=change_set
         )
-    except Exception:  # noqa: BLE001 - "no changes" ends the waiter as FAILED
+    except Exception:  # "no changes" ends the waiter as FAILED
         reason = cloudformation.describe_change_set(StackName=name, ChangeSetName=change_set).get(
             "StatusReason", ""
         )

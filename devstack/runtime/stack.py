@@ -15,13 +15,14 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.core import emulator, paths
-from devstack.core.stack_config import AIRFLOW_USER, EMULATOR_RETRIES, StackConfig
-from music_streaming import config
+from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from music_streaming import aws, config
 
 
 def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
@@ -36,7 +37,7 @@ def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
                 "region_name": region,
                 "endpoint_url": endpoint,
                 "service_config": {"glue": {"endpoint_url": glue_endpoint}},
-                "config_kwargs": {"retries": EMULATOR_RETRIES},
+                "config_kwargs": {"retries": aws.RETRY_POLICY},
             },
         }
     )
@@ -216,6 +217,16 @@ def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as reply:
             return reply.status == 200
+    except OSError:
+        return False
+
+
+def listening(url: str) -> bool:
+    """Whether something accepts connections at the URL's host and port (any service, any answer)."""
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port or 80), timeout=2):
+            return True
     except OSError:
         return False
 

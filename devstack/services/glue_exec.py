@@ -91,8 +91,9 @@ class Runtime:
         if job_type != "glueetl":
             raise ValueError(f"unsupported job type {job_type!r}")
         argv = [self.spark_submit, "--master", "local[2]"]
-        if self.hadoop_jars():
-            argv += ["--jars", ",".join(str(j) for j in self.hadoop_jars())]
+        jars = self.hadoop_jars()
+        if jars:
+            argv += ["--jars", ",".join(str(j) for j in jars)]
         if extra_py_files:
             argv += ["--py-files", ",".join(str(p) for p in extra_py_files)]
         for key, value in self.spark_conf(endpoint).items():

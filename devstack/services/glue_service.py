@@ -25,18 +25,16 @@ import time
 from pathlib import Path
 
 import boto3
-from botocore.config import Config
 
 from devstack.services import glue_exec, http_api
 from devstack.services.http_api import ApiError
-from music_streaming import config
+from music_streaming import aws, config
 
 log = logging.getLogger("glue_service")
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 LOG_GROUP = "/aws-glue/jobs"
 DEFAULT_TIMEOUT_MINUTES = 2880
 # A run's downloads and log shipping wait out an emulator restart (~a minute of backoff).
-EMULATOR_RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
 # Arguments Glue consumes itself instead of passing to the script.
 GLUE_ONLY_ARGUMENTS = (
     "--extra-py-files",
@@ -265,7 +263,7 @@ class GlueJobs:
                     self.fail_next[name] = injected - 1
             if injected:
                 raise RuntimeError("injected failure (FailNextRuns)")
-            s3 = boto3.client("s3", endpoint_url=self.endpoint, config=EMULATOR_RETRIES)
+            s3 = boto3.client("s3", endpoint_url=self.endpoint, config=aws.retrying())
             script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
             arguments = dict(run["Arguments"])
             extra = [
@@ -326,7 +324,7 @@ class GlueJobs:
                     self._finish(
                         run, "FAILED", error_message(out_path, err_path, process.returncode)
                     )
-        except Exception as exc:  # noqa: BLE001 - any setup failure is the run's failure
+        except Exception as exc:  # any setup failure is the run's failure
             log.exception("run %s of %s failed to start", run_id, name)
             with self.lock:
                 self._finish(run, "FAILED", f"{type(exc).__name__}: {exc}")
@@ -372,7 +370,7 @@ class LogShipper:
     """Copies new lines of the run's files to CloudWatch Logs ``/aws-glue/jobs/{kind}``."""
 
     def __init__(self, endpoint: str, stream: str, files: dict[str, Path]):
-        self.logs = boto3.client("logs", endpoint_url=endpoint, config=EMULATOR_RETRIES)
+        self.logs = boto3.client("logs", endpoint_url=endpoint, config=aws.retrying())
         self.stream, self.files = stream, files
         self.offsets = dict.fromkeys(files, 0)
         self.ready: set[str] = set()
@@ -416,7 +414,7 @@ class LogShipper:
                         logStreamName=self.stream,
                         logEvents=events[start : start + 5000],
                     )
-            except Exception:  # noqa: BLE001 - logs are best effort; the run goes on
+            except Exception:  # logs are best effort; the run goes on
                 log.exception("could not ship logs of %s", self.stream)
 
 

@@ -100,7 +100,7 @@ def handler_class(
                 self._error(error)
             except (KeyError, ValueError) as exc:
                 self._error(ApiError(400, invalid_input_code, repr(exc)))
-            except Exception as exc:  # noqa: BLE001 - a bug in one request must not kill the service
+            except Exception as exc:  # a bug in one request must not kill the service
                 log.exception("%s %s failed", request.method, request.path)
                 self._error(ApiError(500, "InternalServiceException", str(exc)))
 

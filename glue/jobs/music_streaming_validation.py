@@ -1,9 +1,6 @@
 """Glue Python shell job ``music_streaming_validation``: checks the CSV file versions of one batch.
 
-Arguments (``--key value``): raw_data_bucket, processed_bucket, archive_bucket, dynamodb_table_name,
-[aws_region=us-east-1], [batch_id=batch-YYYYMMDD-HHMMSS], [processing_date=today],
-[quarantine_bucket], [files: JSON list of file-ledger ids the batch claimed; default: claim every
-pending file, up to max_files], [max_files=500], [max_bad_row_ratio=0], [fail_on_invalid=true].
+Arguments: ``job_args.ValidationArgs``.
 
 Each version the batch claimed in the file ledger is streamed from S3 (that version, not whatever
 sits under its key now) and checked. A valid one is copied to the archive bucket under a key that
@@ -22,13 +19,13 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from music_streaming import aws, config, datasets, job_args, layout
+from music_streaming import aws, config, datasets, layout
 from music_streaming import ledger as file_ledger
+from music_streaming.job_args import ValidationArgs
 from music_streaming.validation import INVALID, VALID, batch_report, validate_csv
 
 log = logging.getLogger("music_streaming_validation")
 CHUNK_BYTES = 1024 * 1024
-REQUIRED = ["raw_data_bucket", "processed_bucket", "archive_bucket", "dynamodb_table_name"]
 # What the ledger keeps of a verdict, so a retried run reports a decided file without re-reading it.
 KEPT_IN_LEDGER = ("errors", "columns", "row_count", "bad_row_count", "bad_rows_by_reason")
 
@@ -89,10 +86,10 @@ def check_version(s3, item: dict, max_bad_row_ratio: float) -> dict:
     return {**report, **base}
 
 
-def keep_valid(s3, ledger, item: dict, entry: dict, args: dict) -> None:
+def keep_valid(s3, ledger, item: dict, entry: dict, args: ValidationArgs) -> None:
     """Valid: a verified copy in the archive (the ETL job reads it), then VALIDATED."""
-    archive = args["archive_bucket"]
-    target = layout.archive_key(args["processing_date"], item["key"], item["version_id"])
+    archive = args.archive_bucket
+    target = layout.archive_key(args.processing_date, item["key"], item["version_id"])
     aws.copy_version_verified(
         s3,
         aws.version_source(item["bucket"], item["key"], item["version_id"]),
@@ -106,16 +103,16 @@ def keep_valid(s3, ledger, item: dict, entry: dict, args: dict) -> None:
     ledger.move(
         item["file_key"],
         file_ledger.VALIDATED,
-        args["batch_id"],
+        args.batch_id,
         archive_copy=entry["copy"],
         crc32=entry["crc32"],
         **{k: entry[k] for k in KEPT_IN_LEDGER},
     )
 
 
-def quarantine(s3, ledger, item: dict, entry: dict, args: dict) -> None:
+def quarantine(s3, ledger, item: dict, entry: dict, args: ValidationArgs) -> None:
     """Invalid: reasons and a verified copy in quarantine, QUARANTINED, then deleted from raw."""
-    batch_id, quarantine_bucket = args["batch_id"], args["quarantine_bucket"]
+    batch_id, quarantine_bucket = args.batch_id, args.quarantine_bucket
     source = aws.version_source(item["bucket"], item["key"], item["version_id"])
     reason = "; ".join(entry["errors"])
     if entry["crc32"] is not None and quarantine_bucket:
@@ -159,11 +156,11 @@ def quarantine(s3, ledger, item: dict, entry: dict, args: dict) -> None:
     log.warning("quarantined %s to %s: %s", item["file_key"], entry["quarantined_to"], reason)
 
 
-def decide(s3, ledger, item: dict, args: dict) -> dict:
+def decide(s3, ledger, item: dict, args: ValidationArgs) -> dict:
     """The report entry of one claimed file, acting on it once (retries find it decided)."""
-    if item.get("batch_id") != args["batch_id"]:
+    if item.get("batch_id") != args.batch_id:
         raise file_ledger.TransitionRefused(
-            f"{item['file_key']} belongs to batch {item.get('batch_id')}, not {args['batch_id']}"
+            f"{item['file_key']} belongs to batch {item.get('batch_id')}, not {args.batch_id}"
         )
     if item["state"] == file_ledger.QUARANTINED:  # decided; make sure raw let go of it
         if item.get("quarantined_to", "-") != "-":
@@ -173,7 +170,7 @@ def decide(s3, ledger, item: dict, args: dict) -> dict:
         return entry_from_ledger(item)
     if item["state"] != file_ledger.CLAIMED:
         return entry_from_ledger(item)
-    entry = check_version(s3, item, float(args["max_bad_row_ratio"]))
+    entry = check_version(s3, item, args.max_bad_row_ratio)
     if entry["status"] == VALID:
         keep_valid(s3, ledger, item, entry, args)
     else:
@@ -183,33 +180,17 @@ def decide(s3, ledger, item: dict, args: dict) -> dict:
 
 def run(argv: list[str]) -> int:
     now = datetime.now(timezone.utc)
-    args = job_args.resolve(
-        argv,
-        REQUIRED,
-        {
-            "aws_region": config.DEFAULT_REGION,
-            "batch_id": now.strftime("batch-%Y%m%d-%H%M%S"),
-            "processing_date": now.strftime("%Y-%m-%d"),
-            "quarantine_bucket": "",
-            "files": "",
-            "max_files": str(config.VARIABLE_DEFAULTS["max_files_per_batch"]),
-            "max_bad_row_ratio": "0",
-            "fail_on_invalid": "true",
-        },
-    )
-    raw, batch_id, region = args["raw_data_bucket"], args["batch_id"], args["aws_region"]
+    args = ValidationArgs.from_argv(argv).for_run(now)
+    raw, batch_id, region = args.raw_data_bucket, args.batch_id, args.aws_region
     s3 = aws.client("s3", region)
     ledger = file_ledger.Ledger(
-        aws.resource("dynamodb", region).Table(
-            config.file_tracker_table(args["dynamodb_table_name"])
-        )
+        aws.resource("dynamodb", region).Table(config.file_tracker_table(args.dynamodb_table_name))
     )
-    file_ids = json.loads(args["files"]) if args["files"].strip() else []
-    if file_ids:
-        items = ledger.get_many(file_ids)
+    if args.files:
+        items = ledger.get_many(list(args.files))
     else:  # run on its own: take what is pending, as a DAG's claim step would
         file_ledger.discover(s3, ledger, raw)
-        items = ledger.claim(batch_id, int(args["max_files"]))
+        items = ledger.claim(batch_id, args.max_files)
     log.info("validating %d file version(s) of batch %s", len(items), batch_id)
 
     entries = [decide(s3, ledger, item, args) for item in items]
@@ -223,13 +204,13 @@ def run(argv: list[str]) -> int:
         )
     report = batch_report(batch_id, raw, entries, now.isoformat())
     report_key = layout.validation_report_key(batch_id)
-    aws.write_json(s3, args["processed_bucket"], report_key, report)
+    aws.write_json(s3, args.processed_bucket, report_key, report)
     log.info(
         "batch %s is %s (%s); report s3://%s/%s",
         batch_id,
         report["status"],
         report["summary"],
-        args["processed_bucket"],
+        args.processed_bucket,
         report_key,
     )
 
@@ -239,7 +220,7 @@ def run(argv: list[str]) -> int:
         "DataValidation/Metrics",
         {"ValidationSuccess": 1 if valid else 0, "InvalidFiles": len(report["invalid_files"])},
     )
-    if not valid and args["fail_on_invalid"].lower() == "true":
+    if not valid and args.fail_on_invalid:
         return 1
     return 0
 

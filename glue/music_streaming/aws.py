@@ -18,15 +18,21 @@ log = logging.getLogger(__name__)
 
 # Retries with backoff over ~a minute: a throttled table or an endpoint that restarts (an emulator
 # locally, a network blip in AWS) delays a job instead of failing it.
-RETRIES = Config(retries={"mode": "standard", "max_attempts": 10})
+# The one retry policy: the jobs, the local services, the stack's clients and Airflow's connection.
+RETRY_POLICY = {"mode": "standard", "max_attempts": 10}
+
+
+def retrying() -> Config:
+    """A botocore Config with RETRY_POLICY (a copy: botocore rewrites the dict it is given)."""
+    return Config(retries=dict(RETRY_POLICY))
 
 
 def client(service: str, region: str):
-    return boto3.client(service, region_name=region, config=RETRIES)
+    return boto3.client(service, region_name=region, config=retrying())
 
 
 def resource(service: str, region: str):
-    return boto3.resource(service, region_name=region, config=RETRIES)
+    return boto3.resource(service, region_name=region, config=retrying())
 
 
 def all_items(call, **request) -> list:
@@ -202,5 +208,5 @@ def put_metrics(
     try:
         for start in range(0, len(data), 20):
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=data[start : start + 20])
-    except Exception:  # noqa: BLE001 - logged and tolerated by design
+    except Exception:  # logged and tolerated by design
         log.exception("could not publish metrics %s to %s", sorted(values), namespace)

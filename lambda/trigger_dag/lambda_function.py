@@ -195,5 +195,5 @@ def put_ignored_metric(region: str, count: int) -> None:
             Namespace="Pipeline/Ledger",
             MetricData=[{"MetricName": "IgnoredFiles", "Value": count, "Unit": "Count"}],
         )
-    except Exception:  # noqa: BLE001 - monitoring must not lose the upload
+    except Exception:  # monitoring must not lose the upload
         log.exception("could not publish IgnoredFiles")

@@ -3,7 +3,6 @@ and jobs run the way Glue runs them."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from pathlib import Path
@@ -14,7 +13,7 @@ from devstack.provision import bootstrap
 from devstack.services import glue_exec
 from music_streaming import config
 from music_streaming import ledger as file_ledger
-from music_streaming.job_args import EtlArgs
+from music_streaming.job_args import EtlArgs, ValidationArgs
 
 
 class Stack:
@@ -89,21 +88,20 @@ class Stack:
         files: list[str] | None = None,
         **extra,
     ):
-        args = {
-            "raw_data_bucket": self["raw_data_bucket"],
-            "processed_bucket": self["processed_bucket"],
-            "archive_bucket": self["archive_bucket"],
-            "dynamodb_table_name": self["dynamodb_table_name"],
-            "quarantine_bucket": self["quarantine_bucket"],
-            "batch_id": batch_id,
-            "processing_date": processing_date,
-            **extra,
-        }
         if keys is not None:
             files = self.claim(batch_id, keys)
-        if files is not None:
-            args["files"] = json.dumps(files)
-        result = self.run_job("validation", args)
+        args = ValidationArgs(
+            raw_data_bucket=self["raw_data_bucket"],
+            processed_bucket=self["processed_bucket"],
+            archive_bucket=self["archive_bucket"],
+            dynamodb_table_name=self["dynamodb_table_name"],
+            quarantine_bucket=self["quarantine_bucket"],
+            batch_id=batch_id,
+            processing_date=processing_date,
+            files=tuple(files or ()),
+            **extra,
+        )
+        result = self.run_job("validation", args.arguments())
         result.files = files
         return result
 

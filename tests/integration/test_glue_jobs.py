@@ -177,7 +177,7 @@ def test_invalid_file_is_reported_and_quarantined(stack):
 
     # a rerun of the same batch reports the same verdict and loses nothing
     assert stack.tracked()[bad]["state"] == "QUARANTINED"
-    again = stack.validate("b-bad", files=result.files, fail_on_invalid="false")
+    again = stack.validate("b-bad", files=result.files, fail_on_invalid=False)
     assert again.returncode == 0
     report = json.loads(
         stack.s3.get_object(

@@ -1,0 +1,46 @@
+"""The devstack CLI: commands that need the running stack say so when it is down."""
+
+import socket
+
+import pytest
+
+from devstack import cli
+from devstack.runtime import stack
+
+
+@pytest.fixture
+def stack_down(monkeypatch, tmp_path):
+    port = stack.free_port()  # nothing listens there
+    monkeypatch.setenv("MUSIC_STACK_HOME", str(tmp_path))
+    monkeypatch.setenv("MUSIC_STACK_MINISTACK_PORT", str(port))
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize(
+    "argv", [["kpis"], ["kpis", "--date", "2024-07-01"], ["seed"], ["deploy", "--target", "local"]]
+)
+def test_a_command_on_a_stopped_stack_names_the_endpoint_and_the_fix(stack_down, capsys, argv):
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert stack_down in error and "scripts/up" in error and error.startswith(f"{argv[0]}:")
+
+
+def test_commands_that_start_the_stack_or_target_aws_are_not_refused():
+    for argv in (["up"], ["demo"], ["kpis", "--aws"], ["deploy", "--target", "aws"], ["status"]):
+        assert not cli.reads_the_local_stack(cli.parser().parse_args(argv)), argv
+
+
+def test_listening_sees_a_listener_and_its_absence():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        assert stack.listening(url)
+    assert not stack.listening(url)
+
+
+def test_status_of_a_stopped_stack_reports_every_component_down(stack_down, capsys):
+    assert cli.main(["status"]) == 3
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["component", "state"]
+    assert {line.split()[1] for line in lines[1:] if line.strip()} == {"down"}
