@@ -35,6 +35,8 @@ def ministack_env(port: int, state_dir: Path) -> dict[str, str]:
         "S3_PERSIST": "1",
         "S3_DATA_DIR": str(state_dir / "s3"),
         "LOG_LEVEL": "WARNING",
+        # What its Lambdas sign with (the local APIs check it); never a real key from the caller.
+        "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
     }
 
 

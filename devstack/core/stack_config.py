@@ -13,11 +13,17 @@ from pathlib import Path
 from typing import Mapping
 
 import boto3
+from botocore.config import Config
 
 from devstack.core import emulator, paths
 from music_streaming import aws, config
 
 AIRFLOW_USER = "admin"
+# The Airflow user the local MWAA API's InvokeRestApi acts as, with role "user" (trigger and read
+# DAG runs; no Variables, Connections or configuration), as MWAA maps an IAM grant on
+# role/{environment}/User to Airflow's User role. The trigger Lambda is granted exactly that.
+MWAA_REST_API_USER = "mwaa_rest_api"
+AIRFLOW_USERS = f"{AIRFLOW_USER}:admin,{MWAA_REST_API_USER}:user"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,10 @@ class StackConfig:
         endpoint = {"glue": self.glue_endpoint, "mwaa": self.mwaa_endpoint}.get(
             service, self.endpoint
         )
-        return boto3.client(service, endpoint_url=endpoint, **self._session_arguments())
+        arguments = self._session_arguments()
+        if service == "mwaa":  # botocore would call env.<host>, a name the local API does not have
+            arguments["config"] = arguments["config"].merge(Config(inject_host_prefix=False))
+        return boto3.client(service, endpoint_url=endpoint, **arguments)
 
     def resource(self, service: str):
         return boto3.resource(service, endpoint_url=self.endpoint, **self._session_arguments())

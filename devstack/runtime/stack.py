@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack.core import emulator, paths
-from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from devstack.core.stack_config import AIRFLOW_USERS, MWAA_REST_API_USER, StackConfig
 from music_streaming import aws, config
 
 
@@ -50,7 +50,7 @@ AIRFLOW_SHARED_SETTINGS = {
     "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__CORE__PARALLELISM": "4",
     "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{AIRFLOW_USER}:admin",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": AIRFLOW_USERS,
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
     "MUSIC_PIPELINE_GLUE_POLL_SECONDS": "1",
@@ -167,7 +167,7 @@ def components(cfg: StackConfig) -> list[Component]:
                 "--airflow-url",
                 cfg.airflow_url,
                 "--airflow-user",
-                AIRFLOW_USER,
+                MWAA_REST_API_USER,
                 "--airflow-password-file",
                 str(cfg.password_file),
                 "--airflow-cli",

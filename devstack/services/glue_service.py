@@ -440,18 +440,19 @@ def service(jobs: GlueJobs) -> http_api.Service:
     return handle
 
 
-def handler_class(jobs: GlueJobs):
+def handler_class(jobs: GlueJobs, guard: http_api.Guard):
     return http_api.handler_class(
         service(jobs),
         lambda: {"status": "healthy", "jobs": len(jobs.jobs)},
         "application/x-amz-json-1.1",
         "InvalidInputException",
+        guard,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    http_api.add_guard_arguments(parser)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--endpoint", required=True, help="the S3/Logs emulator")
@@ -464,7 +465,8 @@ def main() -> None:
     log.info(
         "local Glue API on http://%s:%d (S3 and logs at %s)", args.host, args.port, args.endpoint
     )
-    http_api.serve(args.host, args.port, handler_class(jobs))
+    guard = http_api.guard_from(args, "glue", args.region, os.environ)
+    http_api.serve(args.host, args.port, handler_class(jobs, guard))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import base64
 import logging
+import os
 import re
 import secrets
 import shlex
@@ -22,6 +23,7 @@ from pathlib import Path
 from devstack.core.airflow_api import Airflow
 from devstack.services import http_api
 from devstack.services.http_api import ApiError
+from music_streaming import config
 
 log = logging.getLogger("mwaa_service")
 CLI_TOKEN_SECONDS = 60
@@ -113,7 +115,7 @@ def service(mwaa: Mwaa) -> http_api.Service:
     """MWAA's REST routes: /clitoken/{name}, /restapi/{name}, and the web server's /aws_mwaa/cli."""
 
     def handle(request: http_api.Request) -> dict:
-        if request.path == "/aws_mwaa/cli":
+        if request.path == CLI_PATH:
             token = request.header("Authorization").removeprefix("Bearer ").strip()
             return mwaa.run_cli(token, request.body.decode())
         for pattern, route in ROUTES:
@@ -127,19 +129,25 @@ def service(mwaa: Mwaa) -> http_api.Service:
     return handle
 
 
-def handler_class(mwaa: Mwaa):
+# The web server's CLI endpoint authenticates by the token CreateCliToken (a signed call) issued.
+CLI_PATH = "/aws_mwaa/cli"
+
+
+def handler_class(mwaa: Mwaa, guard: http_api.Guard):
     return http_api.handler_class(
         service(mwaa),
         lambda: {"status": "healthy", "environment": mwaa.environment},
         "application/json",
         "ValidationException",
+        guard,
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    http_api.add_guard_arguments(parser)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--region", default=config.DEFAULT_REGION)
     parser.add_argument("--environment", required=True)
     parser.add_argument("--airflow-url", required=True)
     parser.add_argument("--airflow-user", required=True)
@@ -160,7 +168,8 @@ def main() -> None:
         args.port,
         args.airflow_url,
     )
-    http_api.serve(args.host, args.port, handler_class(mwaa))
+    guard = http_api.guard_from(args, "airflow", args.region, os.environ, (CLI_PATH,))
+    http_api.serve(args.host, args.port, handler_class(mwaa, guard))
 
 
 if __name__ == "__main__":

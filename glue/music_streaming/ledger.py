@@ -308,26 +308,49 @@ def _conditional_failure(exc: ClientError) -> bool:
 
 
 # ------------------------------------------------------------------------------ discovery
+class MalformedRecord(ValueError):
+    """An event record that does not describe an S3 object version."""
+
+
 def version_from_event(record: dict) -> FileVersion:
-    """The upload an S3 event record describes (keys arrive URL-encoded, as in AWS)."""
+    """The upload an S3 event record describes (keys arrive URL-encoded, as in AWS); raises
+    MalformedRecord, saying what is wrong, for anything else."""
     from urllib.parse import unquote_plus
 
-    obj = record["s3"]["object"]
-    moment = record.get("eventTime")
-    when = (
-        datetime.fromisoformat(moment.replace("Z", "+00:00"))
-        if moment
-        else datetime.now(timezone.utc)
-    )
-    etag = obj.get("eTag", "")
+    try:
+        obj, bucket = record["s3"]["object"], record["s3"]["bucket"]["name"]
+        key, etag = obj["key"], obj.get("eTag") or ""
+        version_id, sequencer = obj.get("versionId"), obj.get("sequencer") or ""
+        texts = {"bucket name": bucket, "object key": key, "eTag": etag, "sequencer": sequencer}
+        for name, value in texts.items():
+            if not isinstance(value, str):
+                raise TypeError(f"{name} is not a string")
+        if not bucket or not key:
+            raise ValueError("empty bucket name or object key")
+        if not isinstance(version_id, (str, type(None))) or not (version_id or etag.strip('"')):
+            raise ValueError("neither a versionId nor an eTag names the version")
+        size = obj.get("size") or 0
+        if isinstance(size, bool) or not isinstance(size, (int, str)) or int(size) < 0:
+            raise ValueError(f"size {size!r} is not a byte count")
+        moment = record.get("eventTime")
+        if moment is not None and not isinstance(moment, str):
+            raise TypeError("eventTime is not a string")
+        when = datetime.fromisoformat(moment.replace("Z", "+00:00")) if moment else None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        problem = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise MalformedRecord(f"not an S3 object record ({problem}): {str(record)[:200]}") from None
+    if when is None:
+        when = datetime.now(timezone.utc)
+    elif when.tzinfo is None:  # S3 sends UTC with a Z; a bare time is taken as UTC too
+        when = when.replace(tzinfo=timezone.utc)
     return FileVersion(
-        bucket=record["s3"]["bucket"]["name"],
-        key=unquote_plus(obj["key"]),
-        version_id=version_tag(obj.get("versionId"), etag),
+        bucket=bucket,
+        key=unquote_plus(key),
+        version_id=version_tag(version_id, etag),
         etag=etag.strip('"'),
-        size=int(obj.get("size", 0)),
+        size=int(size),
         uploaded_at=uploaded_at(when),
-        sequencer=obj.get("sequencer", ""),
+        sequencer=sequencer,
     )
 
 

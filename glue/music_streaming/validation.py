@@ -62,12 +62,14 @@ class _Utf8Lines:
             try:
                 text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
+                # exc.object starts with the bytes of a character the previous chunk cut in two
+                start = offset - (len(exc.object) - len(chunk)) + exc.start
                 raise UnicodeDecodeError(
                     exc.encoding,
                     exc.object,
                     exc.start,
                     exc.end,
-                    f"{exc.reason} at byte offset {offset + exc.start}",
+                    f"{exc.reason} at byte offset {start}",
                 ) from None
             if first and text:
                 first = False

@@ -48,6 +48,8 @@ def event_timestamp(record: dict) -> str:
     moment = (
         datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else datetime.now(timezone.utc)
     )
+    if moment.tzinfo is None:  # as the ledger reads it: a bare time is UTC
+        moment = moment.replace(tzinfo=timezone.utc)
     return (
         moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S")
         + f"{moment.microsecond // 1000:03d}Z"
@@ -128,16 +130,24 @@ def lambda_handler(event, context):
     method = os.environ.get("TRIGGER_METHOD", "rest_api")
     if method not in TRIGGERS:
         raise ValueError(f"TRIGGER_METHOD must be one of {sorted(TRIGGERS)}, not {method!r}")
+    if not isinstance(event, dict) or not isinstance(event.get("Records", []), list):
+        raise ValueError(f"not an S3 notification event: {str(event)[:200]}")
     records = event.get("Records") or []
     if not records:
         log.info("no records in event (%s): nothing to do", event.get("Event", "unknown event"))
-        return {"received": [], "ignored": [], "run": None}
+        return {"received": [], "ignored": [], "malformed": [], "run": None}
     ledger = file_ledger.Ledger(
         boto3.resource("dynamodb", region_name=region).Table(os.environ["FILE_LEDGER_TABLE"])
     )
-    received, ignored = [], []
-    for record in records:
-        version = file_ledger.version_from_event(record)
+    received, ignored, malformed = [], [], []
+    for position, record in enumerate(records):
+        try:
+            version = file_ledger.version_from_event(record)
+        except file_ledger.MalformedRecord as exc:
+            # Nothing to record; a real upload it stood for is found by the daily DAG's discovery.
+            log.error("record %d of the event skipped: %s", position, exc)
+            malformed.append(str(exc))
+            continue
         state, new = file_ledger.record_upload(ledger, version)
         where = f"s3://{version.bucket}/{version.key} (version {version.version_id})"
         if state == file_ledger.IGNORED:
@@ -149,7 +159,7 @@ def lambda_handler(event, context):
     if ignored:
         put_ignored_metric(region, len(ignored))
     if not received:
-        return {"received": [], "ignored": ignored, "run": None}
+        return {"received": [], "ignored": ignored, "malformed": malformed, "run": None}
 
     version, record = received[0]
     batch_id = batch_id_for(version.bucket, version.key, event_timestamp(record))
@@ -159,7 +169,12 @@ def lambda_handler(event, context):
             batch_id,
             len(received),
         )
-        return {"received": [v.key for v, _ in received], "ignored": ignored, "run": "waiting"}
+        return {
+            "received": [v.key for v, _ in received],
+            "ignored": ignored,
+            "malformed": malformed,
+            "run": "waiting",
+        }
     conf = {
         "batch_id": batch_id,
         "raw_data_bucket": version.bucket,
@@ -186,7 +201,13 @@ def lambda_handler(event, context):
         dag_id,
         method,
     )
-    return {"received": conf["keys"], "ignored": ignored, "run": result, "batch_id": batch_id}
+    return {
+        "received": conf["keys"],
+        "ignored": ignored,
+        "malformed": malformed,
+        "run": result,
+        "batch_id": batch_id,
+    }
 
 
 def put_ignored_metric(region: str, count: int) -> None:

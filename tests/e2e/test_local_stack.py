@@ -130,3 +130,20 @@ def test_failed_glue_run_is_retried_by_airflow(live, tmp_path):
     assert state == "success" and tries == 2
     expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
     assert kpi_items_only(live.kpi_items(days("2033-05-01"))) == expected
+
+
+def test_invoke_rest_api_acts_with_the_user_role_not_admin(live):
+    """As MWAA maps an IAM grant on role/{env}/User: trigger and read DAG runs, nothing more."""
+    mwaa = live.cfg.client("mwaa")
+    name = config.MWAA_ENVIRONMENT_NAME
+    dags = mwaa.invoke_rest_api(Name=name, Path="/dags", Method="GET")
+    assert dags["RestApiStatusCode"] == 200
+    assert config.REALTIME_DAG_ID in {d["dag_id"] for d in dags["RestApiResponse"]["dags"]}
+    with pytest.raises(mwaa.exceptions.RestApiClientException) as refused:
+        mwaa.invoke_rest_api(
+            Name=name, Path="/variables", Method="POST", Body={"key": "x", "value": "y"}
+        )
+    assert refused.value.response["RestApiStatusCode"] == 403
+    with pytest.raises(mwaa.exceptions.RestApiClientException) as refused:
+        mwaa.invoke_rest_api(Name=name, Path="/connections", Method="GET")
+    assert refused.value.response["RestApiStatusCode"] == 403

@@ -13,11 +13,22 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from devstack.core import emulator
 from devstack.core.airflow_api import Airflow
 from devstack.runtime.stack import free_port
-from devstack.services import glue_service, mwaa_service
+from devstack.services import glue_service, http_api, mwaa_service
+from music_streaming import config
 
 pytestmark = pytest.mark.integration
+
+
+def GUARD(signing_name: str, unsigned_paths: tuple[str, ...] = ()) -> http_api.Guard:
+    return http_api.Guard(
+        signing_name,
+        config.DEFAULT_REGION,
+        (emulator.LOCAL_SECRET_KEY,),
+        unsigned_paths=unsigned_paths,
+    )
 
 
 def serve(handler_class) -> tuple[str, ThreadingHTTPServer]:
@@ -28,7 +39,9 @@ def serve(handler_class) -> tuple[str, ThreadingHTTPServer]:
 
 @pytest.fixture
 def glue(endpoint, tmp_path):
-    url, server = serve(glue_service.handler_class(glue_service.GlueJobs(tmp_path, endpoint)))
+    url, server = serve(
+        glue_service.handler_class(glue_service.GlueJobs(tmp_path, endpoint), GUARD("glue"))
+    )
     yield boto3.client("glue", endpoint_url=url)
     server.shutdown()
 
@@ -130,7 +143,7 @@ def test_restarted_service_stops_the_runs_it_left_behind(endpoint, script_bucket
     """A run's process lives in its own session; a restarted service must not leave it running
     beside Airflow's retry of the same run."""
     jobs = glue_service.GlueJobs(tmp_path, endpoint)
-    url, server = serve(glue_service.handler_class(jobs))
+    url, server = serve(glue_service.handler_class(jobs, GUARD("glue")))
     client = boto3.client("glue", endpoint_url=url)
     job(client, script_bucket, "orphan", "slow.py")
     run_id = client.start_job_run(JobName="orphan")["JobRunId"]
@@ -178,10 +191,16 @@ def test_mwaa_invoke_rest_api_and_cli_token(tmp_path):
     passwords.write_text(json.dumps({"admin": "secret"}))
     port = free_port()
     mwaa_state = mwaa_service.Mwaa("env", Airflow(airflow_url, "admin", passwords), ["true"], port)
-    server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.handler_class(mwaa_state))
+    guard = GUARD("airflow", (mwaa_service.CLI_PATH,))
+    server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.handler_class(mwaa_state, guard))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     client = boto3.client(
-        "mwaa", endpoint_url=f"http://127.0.0.1:{port}", config=Config(inject_host_prefix=False)
+        "mwaa",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        config=Config(inject_host_prefix=False),
+        region_name=config.DEFAULT_REGION,
+        aws_access_key_id="000000000000",  # as a Lambda in the emulator signs: any key id
+        aws_secret_access_key=emulator.LOCAL_SECRET_KEY,
     )
     try:
         ok = client.invoke_rest_api(
