@@ -98,6 +98,7 @@ def keep_valid(s3, ledger, item: dict, entry: dict, args: ValidationArgs) -> Non
         entry["crc32"],
         archive,
         target,
+        write_once=True,
     )
     entry["copy"] = layout.s3_url(archive, target)
     ledger.move(

@@ -174,9 +174,17 @@ def copy_version_verified(
     dst_bucket: str,
     dst_key: str,
     metadata: Optional[Mapping[str, str]] = None,
+    write_once: bool = False,
 ) -> None:
     """Copies exactly one version (``version_source``; CopySourceIfMatch its ETag, so a changed
-    object is never copied in its place) and verifies the copy (``verify_copy``)."""
+    object is never copied in its place) and verifies the copy (``verify_copy``).
+
+    ``write_once`` (the archive): a copy already at the target (an earlier attempt's) is verified,
+    never replaced. (S3's conditional writes cannot enforce this: under a policy requiring
+    If-None-Match, S3 refuses CopyObject altogether.)"""
+    if write_once and head(s3, dst_bucket, dst_key) is not None:
+        verify_copy(s3, dst_bucket, dst_key, size, crc32)
+        return
     extra = {"ChecksumAlgorithm": "CRC32", "CopySourceIfMatch": f'"{etag.strip(chr(34))}"'}
     if metadata:
         extra.update(Metadata=dict(metadata), MetadataDirective="REPLACE")

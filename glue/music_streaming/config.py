@@ -138,11 +138,15 @@ LAMBDA_RUNTIME = "python3.12"
 LAMBDA_TIMEOUT_SECONDS = 60
 
 
+# How the Lambda starts a DAG run: MWAA's InvokeRestApi, or the original design's CLI token.
+TRIGGER_METHODS = ("rest_api", "cli")
+
+
 def lambda_environment(settings: dict) -> dict[str, str]:
     return {
         "MWAA_ENVIRONMENT_NAME": MWAA_ENVIRONMENT_NAME,
         "DAG_ID": REALTIME_DAG_ID,
-        "TRIGGER_METHOD": "rest_api",
+        "TRIGGER_METHOD": TRIGGER_METHODS[0],
         "FILE_LEDGER_TABLE": file_tracker_table(str(settings["dynamodb_table_name"])),
     }
 

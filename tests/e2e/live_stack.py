@@ -9,7 +9,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-from devstack.core import airflow_api, paths
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from devstack.core import airflow_api, emulator, paths
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from music_streaming import config
 from music_streaming import ledger as file_ledger
@@ -90,14 +94,20 @@ class LiveStack:
     def glue_call(self, operation: str, body: dict) -> dict:
         """The local Glue API as raw JSON (its extras, e.g. a run's ProcessGroup, which boto3
         drops as unknown to Glue's shapes)."""
-        request = urllib.request.Request(
-            self.cfg.glue_endpoint,
+        signed = AWSRequest(
             method="POST",
+            url=self.cfg.glue_endpoint,
             data=json.dumps(body).encode(),
             headers={
                 "X-Amz-Target": f"AWSGlue.{operation}",
                 "Content-Type": "application/x-amz-json-1.1",
             },
+        )
+        # Signed as any SDK signs: the local API refuses unsigned calls.
+        credentials = Credentials(emulator.LOCAL_ACCESS_KEY, emulator.LOCAL_SECRET_KEY)
+        SigV4Auth(credentials, "glue", self.cfg.region).add_auth(signed)
+        request = urllib.request.Request(
+            signed.url, data=signed.body, headers=dict(signed.headers.items()), method="POST"
         )
         with urllib.request.urlopen(request, timeout=10) as reply:
             return json.loads(reply.read() or b"{}")
