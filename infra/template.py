@@ -45,6 +45,23 @@ def bucket_arn(setting: str, objects: bool = False) -> str:
 ACCESS_LOGS_BUCKET = {"Fn::Sub": f"{config.PROJECT}-access-logs-${{AWS::AccountId}}"}
 
 
+# Every bucket: encrypted, never public, owned by the account (no ACLs).
+PRIVATE_BUCKET = {
+    "BucketEncryption": {
+        "ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+        ]
+    },
+    "PublicAccessBlockConfiguration": {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    },
+    "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+}
+
+
 def checkov_skips(*reasons: tuple[str, str]) -> dict:
     """Resource Metadata that suppresses checkov checks, each with the reason in place."""
     return {"checkov": {"skip": [{"id": check, "comment": why} for check, why in reasons]}}
@@ -61,18 +78,7 @@ def bucket(logical: str, setting: str) -> dict:
             "DestinationBucketName": ACCESS_LOGS_BUCKET,
             "LogFilePrefix": f"{SETTINGS[setting]}/",
         },
-        "BucketEncryption": {
-            "ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-            ]
-        },
-        "PublicAccessBlockConfiguration": {
-            "BlockPublicAcls": True,
-            "BlockPublicPolicy": True,
-            "IgnorePublicAcls": True,
-            "RestrictPublicBuckets": True,
-        },
-        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        **PRIVATE_BUCKET,
     }
     if logical == "ArchiveBucket":
         properties["LifecycleConfiguration"] = {
@@ -170,18 +176,7 @@ def access_logs_bucket() -> dict:
         "Properties": {
             "BucketName": ACCESS_LOGS_BUCKET,
             "VersioningConfiguration": {"Status": "Enabled"},
-            "BucketEncryption": {
-                "ServerSideEncryptionConfiguration": [
-                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                ]
-            },
-            "PublicAccessBlockConfiguration": {
-                "BlockPublicAcls": True,
-                "BlockPublicPolicy": True,
-                "IgnorePublicAcls": True,
-                "RestrictPublicBuckets": True,
-            },
-            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            **PRIVATE_BUCKET,
             "LifecycleConfiguration": {
                 "Rules": [
                     {"Id": "expire-access-logs", "Status": "Enabled", "ExpirationInDays": 365}

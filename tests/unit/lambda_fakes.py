@@ -51,3 +51,15 @@ class FakeLedger:
     def release_run_request(self, run_id=None):
         if run_id in (None, self.flag):
             self.flag = None
+
+
+def patch_lambda_clients(patch, handler, ledger: FakeLedger) -> None:
+    """Points the Lambda module's ledger, DynamoDB resource and metrics at in-memory fakes."""
+    patch.setattr(handler.file_ledger, "Ledger", lambda table: ledger)
+    patch.setattr(
+        handler.boto3,
+        "resource",
+        lambda *a, **k: type("R", (), {"Table": lambda self, name: name})(),
+    )
+    patch.setattr(handler, "put_ignored_metric", lambda region, count: None)
+    patch.setenv("FILE_LEDGER_TABLE", "ledger")

@@ -11,7 +11,7 @@ import lambda_function as handler
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lambda_fakes import FakeLedger, FakeMwaa
+from lambda_fakes import FakeLedger, FakeMwaa, patch_lambda_clients
 
 from music_streaming import datasets
 from music_streaming import ledger as file_ledger
@@ -154,16 +154,9 @@ def monkeypatch_session():
     a test body many times per fixture)."""
     with pytest.MonkeyPatch.context() as patch:
         ledger = FakeLedger()
-        patch.setattr(handler.file_ledger, "Ledger", lambda table: ledger)
-        patch.setattr(
-            handler.boto3,
-            "resource",
-            lambda *a, **k: type("R", (), {"Table": lambda self, name: name})(),
-        )
-        patch.setattr(handler, "put_ignored_metric", lambda region, count: None)
+        patch_lambda_clients(patch, handler, ledger)
         patch.setattr(handler, "mwaa_client", lambda region: FakeMwaa())
         for name, value in {
-            "FILE_LEDGER_TABLE": "ledger",
             "MWAA_ENVIRONMENT_NAME": "env",
             "DAG_ID": "music_streaming_realtime_pipeline",
             "TRIGGER_METHOD": "rest_api",

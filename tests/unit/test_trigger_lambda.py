@@ -6,7 +6,7 @@ import json
 
 import lambda_function as handler
 import pytest
-from lambda_fakes import FakeLedger, FakeMwaa
+from lambda_fakes import FakeLedger, FakeMwaa, patch_lambda_clients
 
 
 def s3_record(key, bucket="raw-bucket", event_time="2024-06-01T12:00:00.123Z", version="v1"):
@@ -28,14 +28,7 @@ def s3_record(key, bucket="raw-bucket", event_time="2024-06-01T12:00:00.123Z", v
 @pytest.fixture
 def ledger(monkeypatch):
     fake = FakeLedger()
-    monkeypatch.setattr(handler.file_ledger, "Ledger", lambda table: fake)
-    monkeypatch.setattr(
-        handler.boto3,
-        "resource",
-        lambda *a, **k: type("R", (), {"Table": lambda self, name: name})(),
-    )
-    monkeypatch.setattr(handler, "put_ignored_metric", lambda region, count: None)
-    monkeypatch.setenv("FILE_LEDGER_TABLE", "ledger")
+    patch_lambda_clients(monkeypatch, handler, fake)
     return fake
 
 
