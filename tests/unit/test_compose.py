@@ -85,10 +85,33 @@ def test_ports_listen_on_loopback_only(compose):
 def test_no_secrets_committed(compose):
     committed = dotenv(paths.ROOT / ".env")
     assert not [k for k in committed if re.search("PASSWORD|SECRET|TOKEN", k)]
-    text = COMPOSE.read_text()
-    for secret in ("POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET"):
-        assert f"${{{secret}:?" in text, f"{secret} must come from the environment"
-        assert secret in dotenv(paths.ROOT / ".env.example")
+    assert ":?" not in COMPOSE.read_text(), "plain `docker compose up` must need no variable"
+
+
+def test_secrets_are_generated_once_and_read_from_the_secrets_volume(compose):
+    """Postgres and every Airflow component read the generated secrets; Airflow through _CMD,
+    which it honours for sensitive options only."""
+    from airflow.configuration import conf
+
+    generator = compose["services"]["stack-secrets"]
+    script = generator["command"][-1]
+    assert "if not p.exists()" in script and "token_hex" in script
+    files = {"postgres_password", "jwt_secret"}
+    assert all(f'"{name}"' in script for name in files)
+    postgres = compose["services"]["postgres"]
+    assert (
+        postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/stack-secrets/postgres_password"
+    )
+    assert postgres["depends_on"]["stack-secrets"]["condition"] == "service_completed_successfully"
+    airflow_env = compose["services"]["airflow-scheduler"]["environment"]
+    for section, option in (("database", "sql_alchemy_conn"), ("api_auth", "jwt_secret")):
+        assert (section, option) in conf.sensitive_config_values
+        command = airflow_env[f"AIRFLOW__{section.upper()}__{option.upper()}_CMD"]
+        assert "/run/stack-secrets/" in command
+        assert f"AIRFLOW__{section.upper()}__{option.upper()}" not in airflow_env
+    assert (
+        "stack-secrets:/run/stack-secrets:ro" in compose["services"]["airflow-scheduler"]["volumes"]
+    )
 
 
 def test_airflow_settings_agree_with_the_native_stack(compose):
@@ -131,3 +154,15 @@ def test_building_a_stack_client_leaves_the_shared_retry_settings_alone():
     StackConfig().client("s3")
     aws.client("s3", "us-east-1")
     assert aws.RETRY_POLICY == {"mode": "standard", "max_attempts": 10}
+
+
+def test_the_secret_generator_makes_each_secret_once(compose, tmp_path):
+    """The generator's own script, run twice on a folder standing in for the volume."""
+    script = compose["services"]["stack-secrets"]["command"][-1]
+    script = script.replace("/run/stack-secrets", str(tmp_path))
+    subprocess.run([sys.executable, "-c", script], check=True)
+    first = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    subprocess.run([sys.executable, "-c", script], check=True)
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == first
+    assert set(first) == {"postgres_password", "jwt_secret"}
+    assert all(len(value) == 64 and value.isalnum() for value in first.values())
