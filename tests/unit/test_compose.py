@@ -54,10 +54,13 @@ def test_compose_file_matches_the_compose_specification():
 def test_images_are_pinned(compose):
     env = dotenv(paths.ROOT / ".env")
     for name, service in compose["services"].items():
-        image = interpolate(service["image"], env)
-        assert "$" not in image, f"{name}: {service['image']} not set in .env"
-        tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
-        assert tag and tag != "latest", f"{name}: image {image} is not pinned"
+        # a built image is as pinned as its base (the build argument)
+        references = list(service.get("build", {}).get("args", {}).values()) or [service["image"]]
+        for reference in references:
+            image = interpolate(reference, env)
+            assert "$" not in image, f"{name}: {reference} not set in .env"
+            tag = image.rsplit(":", 1)[1] if ":" in image.split("/")[-1] else ""
+            assert tag and tag != "latest", f"{name}: image {image} is not pinned"
     assert dotenv(paths.ROOT / ".env")["LOCALSTACK_IMAGE"] == "localstack/localstack:4.14.0"
 
 
