@@ -60,6 +60,13 @@ CONTEXT = {
 }
 
 
+def host_certificates(target: Path) -> None:
+    """The host's extra CA certificates (this sandbox's egress proxy, or a corporate one) copied
+    to ``target``, where an image build trusts them."""
+    for crt in Path("/usr/local/share/ca-certificates").glob("*.crt"):
+        shutil.copy(crt, target)
+
+
 def stage(name: str, target: Path) -> None:
     """One item of a build context: the host's Python (without its site-packages), the host's
     extra CA certificates, the pins, the S3A jars, a script of .ci/images."""
@@ -75,8 +82,7 @@ def stage(name: str, target: Path) -> None:
         (target / "lib" / "python3.11" / "site-packages").mkdir()
     elif name == "ca-certificates":
         target.mkdir()
-        for crt in Path("/usr/local/share/ca-certificates").glob("*.crt"):
-            shutil.copy(crt, target)
+        host_certificates(target)
     elif name == "jars":
         shutil.copytree(paths.JARS_DIR, target)
     elif name.endswith(".txt"):
