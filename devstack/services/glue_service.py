@@ -34,7 +34,6 @@ log = logging.getLogger("glue_service")
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 LOG_GROUP = "/aws-glue/jobs"
 DEFAULT_TIMEOUT_MINUTES = 2880
-# A run's downloads and log shipping wait out an emulator restart (~a minute of backoff).
 # Arguments Glue consumes itself instead of passing to the script.
 GLUE_ONLY_ARGUMENTS = (
     "--extra-py-files",
@@ -263,6 +262,7 @@ class GlueJobs:
                     self.fail_next[name] = injected - 1
             if injected:
                 raise RuntimeError("injected failure (FailNextRuns)")
+            # the downloads (and the log shipping) wait out an emulator restart
             s3 = boto3.client("s3", endpoint_url=self.endpoint, config=aws.retrying())
             script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
             arguments = dict(run["Arguments"])

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from engine import docker_cli
@@ -95,8 +96,6 @@ def build_bases(env: dict, work: Path) -> tuple[dict[str, str], dict[str, float]
     """Builds what is missing. Tags name a digest of what makes the image (its Dockerfile, context
     files, arguments, the parent's tag), so a change rebuilds it and its children, and an
     unchanged one is reused from the engine's data. (tag by name, seconds per image built)."""
-    import time
-
     debian_base(env)
     tags, seconds = {}, {}
     for name, (dockerfile, args) in BASES.items():
