@@ -159,6 +159,8 @@ SPARK_CONF: dict[str, str] = {
     "spark.sql.adaptive.enabled": "true",
     "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
     "spark.sql.parquet.mergeSchema": "false",
+    # The contract's times without an offset are UTC (kpis.contract_timestamp relies on it).
+    "spark.sql.session.timeZone": "UTC",
 }
 
 

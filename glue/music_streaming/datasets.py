@@ -85,6 +85,11 @@ TIMESTAMP_PATTERN = (
     r"([01][0-9]|2[0-3]):([0-5][0-9]):([0-5][0-9])(?:[.]([0-9]{1,9}))?"
     r"(Z|[+-](?:0[0-9]|1[0-4]):?[0-5][0-9])?$"
 )
+# The designs' own format, a subset of TIMESTAMP_PATTERN: the ETL job's fast path (a plain cast).
+PLAIN_TIMESTAMP_PATTERN = (
+    r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01]) "
+    r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]$"
+)
 INTEGER_PATTERN = r"^[+-]?[0-9]+$"
 FLOAT_PATTERN = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)

@@ -240,3 +240,16 @@ def test_multi_batch_day_equals_union(spark, frames):
     merged = kpis.genre_daily_kpis(kpis.enrich_streams(union, frames["songs"], frames["users"]))
     whole = kpis.genre_daily_kpis(frames["enriched"])
     assert rows(merged, "listen_date", "genre") == rows(whole, "listen_date", "genre")
+
+
+def test_streams_need_a_utc_session(spark):
+    """Plain times are cast in the session's zone, so any other zone is refused, not misread."""
+    frame = spark.createDataFrame(
+        [("u1", "t1", "2024-06-01 09:05:00")], "user_id string, track_id string, listen_time string"
+    )
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+    try:
+        with pytest.raises(ValueError, match="must be UTC"):
+            kpis.typed_streams(frame)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
