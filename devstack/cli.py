@@ -12,7 +12,7 @@ from typing import Callable
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import bootstrap, deploy, seed
 from devstack.runtime import stack
-from devstack.tools import bench_kpis, bench_stack, demo, kpi_query, ledger_report
+from devstack.tools import bench_history, bench_kpis, bench_stack, demo, kpi_query, ledger_report
 
 
 def up(args: argparse.Namespace, cfg: StackConfig) -> int:
@@ -86,6 +86,11 @@ COMMANDS: dict[str, Command] = {
         "KPI computation: Spark against DuckDB",
         bench_kpis.add_arguments,
         bench_kpis.run,
+    ),
+    "bench-history": (
+        "daily batches in sequence: does a batch cost more as history grows",
+        bench_history.add_arguments,
+        bench_history.run,
     ),
     "bench-stack": (
         "the local stack: start, sample upload, a burst",

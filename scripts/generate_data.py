@@ -302,14 +302,37 @@ def write_streams(
     first_day: datetime,
     days: int,
     files: int,
+    file_per_day: bool = False,
+    file_name: str = "",
 ) -> list[Path]:
+    """Streams over ``days`` days from ``first_day``, in ``files`` files (each spanning all the
+    days), or with ``file_per_day`` one file per day, ``streams_YYYY-MM-DD.csv``, as daily
+    uploads would be."""
+    if file_per_day:
+        per_day = -(-count // days)
+        return [
+            path
+            for day in range(days)
+            for path in write_streams(
+                out_dir,
+                rng,
+                min(per_day, count - day * per_day),
+                track_ids,
+                user_ids,
+                first_day + timedelta(days=day),
+                1,
+                1,
+                file_name=f"streams_{(first_day + timedelta(days=day)):%Y-%m-%d}.csv",
+            )
+        ]
     # Zipf-like: the k-th most popular track is played ~1/k^1.1 as often as the first.
     ranked = track_ids[:]
     rng.shuffle(ranked)
     cum_weights = list(itertools.accumulate(1 / (k**1.1) for k in range(1, len(ranked) + 1)))
     seconds = days * 86_400
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"streams_{n + 1:02d}.csv" for n in range(files)]
+    names = [file_name] if file_name else [f"streams_{n + 1:02d}.csv" for n in range(files)]
+    paths = [out_dir / name for name in names]
     per_file = -(-count // files)
     written = 0
     for path in paths:
@@ -336,6 +359,7 @@ def generate(
     files: int,
     seed: int,
     first_day: str,
+    file_per_day: bool = False,
 ) -> None:
     rng = random.Random(seed)
     track_ids = write_songs(out_dir / "songs" / "songs.csv", rng, songs)
@@ -349,6 +373,7 @@ def generate(
         datetime.strptime(first_day, "%Y-%m-%d"),
         days,
         files,
+        file_per_day,
     )
 
 
@@ -361,6 +386,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=3)
     parser.add_argument("--files", type=int, default=1, help="streams files to split into")
     parser.add_argument("--first-day", default="2024-06-01")
+    parser.add_argument(
+        "--file-per-day", action="store_true", help="one streams file per day (daily uploads)"
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     generate(
@@ -372,6 +400,7 @@ def main() -> None:
         args.files,
         args.seed,
         args.first_day,
+        args.file_per_day,
     )
 
 

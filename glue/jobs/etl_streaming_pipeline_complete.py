@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from music_streaming import aws, config, datasets, dynamo_items, etl_decisions, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
@@ -176,9 +176,9 @@ def load_reference(spark, s3, processed: str, dataset: str, counted):
     return kpis.current_reference(current, datasets.SPECS[dataset].key)
 
 
-def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -> tuple:
-    """The batch's streams joined with the reference, as Parquet partitioned by genre (a rerun
-    replaces the batch's path); (per-file counts, days the batch touches)."""
+def write_batch_streams(spark, batch_path: str, files: list[dict], songs, users) -> tuple:
+    """The batch's streams joined with the reference, as Parquet partitioned by genre under
+    ``batch_path`` (a rerun replaces it); (per-file counts, per-file days with valid rows)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -199,13 +199,13 @@ def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -
     per_file = {
         e["file_id"]: {"dataset": datasets.STREAMS, "rows": 0, "rejected_rows": 0} for e in files
     }
-    days = set()
+    days: dict = {e["file_id"]: set() for e in files}
     for row in counts:
-        entry = per_file[ids[(row["source_key"], row["source_version"])]]
-        entry["rows"] += row["rows"]
-        entry["rejected_rows"] += row["rejected"]
+        file_id = ids[(row["source_key"], row["source_version"])]
+        per_file[file_id]["rows"] += row["rows"]
+        per_file[file_id]["rejected_rows"] += row["rejected"]
         if row["listen_date"] is not None and row["rows"] > row["rejected"]:
-            days.add(row["listen_date"])
+            days[file_id].add(row["listen_date"].isoformat())
     valid, _rejected = kpis.split_streams(typed)
     # Every valid row is kept with its source (events are de-duplicated when KPIs are
     # computed), so a later correction of one file removes exactly that file's rows.
@@ -214,20 +214,16 @@ def write_batch_streams(spark, args: EtlArgs, files: list[dict], songs, users) -
         .repartition("genre")
         .write.mode("overwrite")
         .partitionBy("genre")
-        .parquet(
-            layout.s3_url(
-                args.processed_bucket,
-                layout.processed_batch_prefix(args.processing_date, args.batch_id),
-            )
-        )
+        .parquet(batch_path)
     )
     typed.unpersist()
     return per_file, days
 
 
-def processed_streams(spark, processed: str):
+def processed_streams(spark, processed: str, paths: list[str] | None = None):
+    """Processed streams under ``paths`` (batch paths), or all of them."""
     root = layout.s3_url(processed, layout.PROCESSED_DATA_PREFIX)
-    return spark.read.option("basePath", root).parquet(root)
+    return spark.read.option("basePath", root).parquet(*(paths if paths is not None else [root]))
 
 
 def days_naming(spark, s3, processed: str, column: str, ids) -> set:
@@ -236,7 +232,7 @@ def days_naming(spark, s3, processed: str, column: str, ids) -> set:
         return set()
     streams = processed_streams(spark, processed)
     return {
-        r["listen_date"]
+        r["listen_date"].isoformat()
         for r in streams.join(ids, column, "left_semi").select("listen_date").distinct().collect()
     }
 
@@ -252,14 +248,15 @@ def reference_days(spark, s3, processed: str, dataset: str, keys: list[str]) -> 
     return days_naming(spark, s3, processed, column, ids)
 
 
-def corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
-    """Days holding rows of any version of these stream keys (a correction replaces them)."""
+def scan_corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
+    """Days holding rows of any version of these stream keys, by reading all processed streams
+    (versions processed before the listen-date index)."""
     from pyspark.sql import functions as F
 
     if not aws.prefix_exists(s3, processed, layout.PROCESSED_DATA_PREFIX):
         return set()
     return {
-        r["listen_date"]
+        r["listen_date"].isoformat()
         for r in processed_streams(spark, processed)
         .filter(F.col("source_key").isin(keys))
         .select("listen_date")
@@ -268,41 +265,39 @@ def corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
     }
 
 
-def day_kpis(spark, processed: str, days: set, counted, songs, users) -> dict:
-    """KPI rows of the days over the rows that count (newest processed upload of each key)."""
-    from pyspark import StorageLevel
+def day_kpis(spark, processed: str, days: set, current: dict, counted, songs, users) -> dict:
+    """KPI rows of the days over the rows that count (newest processed upload of each key, the
+    ledger items ``current``), read from the batch paths that hold those days."""
     from pyspark.sql import functions as F
 
     from music_streaming import kpis
 
     if not days:
         return {name: [] for name in dynamo_items.KPI_RESULTS}
+    paths = etl_decisions.paths_holding(current.values(), days)
+    if paths == []:  # no row that counts falls on these days: their KPIs are empty
+        return {name: [] for name in dynamo_items.KPI_RESULTS}
     day_streams = (
-        processed_streams(spark, processed)
-        .filter(F.col("listen_date").isin(sorted(days)))
+        processed_streams(spark, processed, paths)
+        .filter(F.col("listen_date").isin([date.fromisoformat(d) for d in sorted(days)]))
         .join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
         .select(*kpis.STREAM_KEY, "listen_date")
     )
-    enriched = kpis.enrich_streams(kpis.play_counts(day_streams), songs, users).persist(
-        StorageLevel.MEMORY_AND_DISK
-    )
-    results = kpis.daily_kpis(enriched, songs)
     # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
-    rows = {
-        name: [r.asDict() for r in getattr(results, name).collect()]
-        for name in dynamo_items.KPI_RESULTS
-    }
-    enriched.unpersist()
-    return rows
+    return kpis.collect_daily_kpis(day_streams, songs, users)
 
 
 def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: list[dict]) -> set:
     """Days other than the batch's own whose KPIs this batch changes: those of earlier versions
     of its stream keys (a correction), and those whose streams name the ids its songs/users
-    upload carries. Each scan of history runs only when the ledger holds such rows."""
+    upload carries (ISO dates). A correction's days come from the listen-date index; a scan of
+    history runs only for a reference upload over processed streams, or for versions processed
+    before the index."""
     stream_keys = [e["key"] for e in by_dataset[datasets.STREAMS]]
     corrected = etl_decisions.corrected_keys(args.batch_id, processed, stream_keys)
-    days = corrected_days(spark, s3, args.processed_bucket, corrected) if corrected else set()
+    days = etl_decisions.corrected_days(processed, corrected) if corrected else set()
+    if days is None:
+        days = scan_corrected_days(spark, s3, args.processed_bucket, corrected)
     if etl_decisions.reference_update_needs_scan(args.batch_id, processed):
         for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
@@ -323,28 +318,40 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
         by_dataset[entry["dataset"]].append(entry)
     ledger, steps, files = ledger_of(args), {}, {}
 
-    def mark_processed(entries):
+    def mark_processed(entries, index):
         for entry in entries:
-            ledger.move(entry["file_id"], file_ledger.PROCESSED, args.batch_id)
+            ledger.move(entry["file_id"], file_ledger.PROCESSED, args.batch_id, **index(entry))
 
     with timed(steps, "reference"):
         for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
                 files.update(store_reference(spark, args, dataset, by_dataset[dataset]))
-                mark_processed(by_dataset[dataset])
+                mark_processed(by_dataset[dataset], lambda _entry: {})
         # the reference the batch's rows are written with (genre partition, names); the KPIs
         # re-read it after the snapshot instant
         counted = counted_sources(spark, ledger.counted_versions(args.raw_data_bucket)).cache()
         songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
         users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
-    touched: set = set()
+    touched: set = set()  # ISO dates
     with timed(steps, "batch_streams"):
         if by_dataset[datasets.STREAMS]:
-            per_file, touched = write_batch_streams(
-                spark, args, by_dataset[datasets.STREAMS], songs, users
+            batch_path = layout.s3_url(
+                args.processed_bucket,
+                layout.processed_batch_prefix(args.processing_date, args.batch_id),
+            )
+            per_file, file_days = write_batch_streams(
+                spark, batch_path, by_dataset[datasets.STREAMS], songs, users
             )
             files.update(per_file)
-            mark_processed(by_dataset[datasets.STREAMS])
+            # the listen-date index (etl_decisions): where this file's rows lie, and on which days
+            mark_processed(
+                by_dataset[datasets.STREAMS],
+                lambda entry: {
+                    etl_decisions.LISTEN_DATES: sorted(file_days[entry["file_id"]]),
+                    etl_decisions.PROCESSED_TO: batch_path,
+                },
+            )
+            touched = set().union(*file_days.values())
     # Everything this batch contributes is committed (Parquet + PROCESSED): a snapshot versioned
     # after this instant, by any run, includes it; and what this one reads from now on includes
     # every batch committed before it (its rows and its reference).
@@ -353,11 +360,12 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
     with timed(steps, "days_touched"):
         touched |= days_to_recompute(spark, s3, args, by_dataset, processed)
     with timed(steps, "kpis"):
-        counted = counted_sources(spark, file_ledger.counted_versions(processed)).cache()
+        current = file_ledger.counted_versions(processed)
+        counted = counted_sources(spark, current).cache()
         songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
         users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
-        rows = day_kpis(spark, args.processed_bucket, touched, counted, songs, users)
-    days = sorted(d.isoformat() for d in touched)
+        rows = day_kpis(spark, args.processed_bucket, touched, current, counted, songs, users)
+    days = sorted(touched)
     aws.write_json(
         s3,
         args.processed_bucket,

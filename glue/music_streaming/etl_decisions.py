@@ -1,12 +1,19 @@
 """The ETL job's decisions, apart from Spark and AWS so they are unit-tested: which history a
-batch must rescan, what archiving does next for a file, the metrics a batch reports.
+batch must rescan and where that history lies, what archiving does next for a file, the metrics a
+batch reports.
+
+The listen-date index: when full_etl marks a stream file PROCESSED it records in the ledger the
+days its rows fall on (``listen_dates``) and the batch path holding them (``processed_to``). A
+day's recompute then reads only the paths that hold that day, and a correction's days come from
+the ledger, so neither grows with history. Files processed before the index (no ``listen_dates``)
+make the job fall back to reading all of ``processed_data/``.
 
 Standard library only (the Python shell and the Spark job both import it).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, List, Mapping, Optional
+from typing import Iterable, List, Mapping, Optional, Set
 
 from music_streaming import datasets
 from music_streaming import ledger as file_ledger
@@ -23,6 +30,36 @@ def corrected_keys(
     earlier version's days must be recomputed."""
     earlier = {i["key"] for i in processed if i.get("batch_id") != batch_id}
     return sorted(earlier & set(batch_stream_keys))
+
+
+LISTEN_DATES, PROCESSED_TO = "listen_dates", "processed_to"
+
+
+def _indexed(items: List[Mapping]) -> bool:
+    return all(LISTEN_DATES in i and PROCESSED_TO in i for i in items)
+
+
+def _streams(items: Iterable[Mapping]) -> List[Mapping]:
+    return [i for i in items if i.get("dataset") == datasets.STREAMS]
+
+
+def corrected_days(processed: Iterable[Mapping], keys: Iterable[str]) -> Optional[Set[str]]:
+    """Days holding rows of any processed version of these stream keys (a correction replaces
+    them), from the index; None when one of those versions predates it (scan instead)."""
+    keys = set(keys)
+    versions = [i for i in _streams(processed) if i["key"] in keys]
+    if not _indexed(versions):
+        return None
+    return {day for i in versions for day in i[LISTEN_DATES]}
+
+
+def paths_holding(counted: Iterable[Mapping], days: Iterable[str]) -> Optional[List[str]]:
+    """The batch paths whose counted stream rows fall on any of ``days`` (ISO dates), from the
+    index; None when a counted stream version predates it (read all of processed_data/)."""
+    streams, days = _streams(counted), set(days)
+    if not _indexed(streams):
+        return None
+    return sorted({i[PROCESSED_TO] for i in streams if days & set(i[LISTEN_DATES])})
 
 
 def reference_update_needs_scan(batch_id: str, processed: Iterable[Mapping]) -> bool:

@@ -151,6 +151,45 @@ def test_streams_before_their_songs_are_counted_once_songs_arrive(stack, generat
     assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
 
 
+def test_corrections_find_their_days_by_the_listen_date_index_or_by_a_scan(
+    stack, generated, tmp_path
+):
+    """full_etl records each stream file's days and batch path in the ledger; a correction
+    recomputes the earlier version's days from it, and files processed before the index (no
+    listen_dates) are still found, by reading all processed streams."""
+    songs, users, streams = (files(generated, d) for d in ("songs", "users", "streams"))
+    lines = streams[1].read_text().splitlines(keepends=True)
+    first_day = lines[1].split(",")[2][:10]
+    one_day = tmp_path / "one_day.csv"  # a correction whose rows fall on one day only
+    one_day.write_text(
+        lines[0] + "".join(x for x in lines[1:] if x.split(",")[2][:10] == first_day)
+    )
+    reference = [
+        stack.put("songs/s.csv", songs[0].read_bytes()),
+        stack.put("users/u.csv", users[0].read_bytes()),
+    ]
+    run_batch(stack, "b-1", [*reference, stack.put("streams/s.csv", streams[0].read_bytes())])
+    item = stack.tracked()["streams/s.csv"]
+    assert len(item["listen_dates"]) == 3 and item["listen_dates"][0] == first_day
+    assert item["processed_to"] == layout.s3_url(
+        stack["processed_bucket"], layout.processed_batch_prefix(PROCESSING_DATE, "b-1")
+    )
+
+    run_batch(stack, "b-2", [stack.put("streams/s.csv", one_day.read_bytes())])
+    assert kpi_items_only(stack.kpi_items()) == expected_items([one_day], songs, users)
+
+    # as if both versions had been processed before the index existed
+    table = stack.ledger.table
+    for version in table.scan()["Items"]:
+        if version.get("key") == "streams/s.csv":
+            table.update_item(
+                Key={"file_key": version["file_key"]},
+                UpdateExpression="REMOVE listen_dates, processed_to",
+            )
+    run_batch(stack, "b-3", [stack.put("streams/s.csv", streams[0].read_bytes())])
+    assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
+
+
 def test_invalid_file_is_reported_and_quarantined(stack):
     good = stack.put(
         "streams/good.csv", b"user_id,track_id,listen_time\nu1,t1,2024-06-01 10:00:00\n"

@@ -29,6 +29,47 @@ def test_the_batchs_own_rows_are_never_a_correction():
     assert etl_decisions.corrected_keys(BATCH, processed, ["streams/a.csv"]) == []
 
 
+def indexed(key: str, batch: str, days: list[str], dataset: str = "streams") -> dict:
+    return {
+        **item(key, batch, dataset),
+        etl_decisions.LISTEN_DATES: days,
+        etl_decisions.PROCESSED_TO: f"s3://processed/processed_data/date=d/batch_id={batch}/",
+    }
+
+
+HISTORY = [
+    indexed("streams/day1.csv", "batch-1", ["2024-06-01"]),
+    indexed("streams/day2.csv", "batch-2", ["2024-06-01", "2024-06-02"]),  # a late event
+    indexed("streams/day3.csv", "batch-3", ["2024-06-03"]),
+    indexed("streams/empty.csv", "batch-4", []),  # every row rejected
+    {**item("songs/s.csv", "batch-1", "songs"), etl_decisions.PROCESSED_TO: "s3://p/reference/"},
+]
+
+
+def test_a_day_is_read_only_from_the_batch_paths_that_hold_it():
+    paths = etl_decisions.paths_holding(HISTORY, ["2024-06-01"])
+    assert [p.split("batch_id=")[1] for p in paths] == ["batch-1/", "batch-2/"]
+    assert etl_decisions.paths_holding(HISTORY, ["2024-06-03", "2024-06-02"]) == [
+        HISTORY[1][etl_decisions.PROCESSED_TO],
+        HISTORY[2][etl_decisions.PROCESSED_TO],
+    ]
+    assert etl_decisions.paths_holding(HISTORY, ["2024-05-31"]) == []
+
+
+def test_a_correction_recomputes_the_days_of_every_earlier_version():
+    versions = [*HISTORY, indexed("streams/day2.csv", "batch-5", ["2024-06-04"])]
+    days = etl_decisions.corrected_days(versions, ["streams/day2.csv", "streams/new.csv"])
+    assert days == {"2024-06-01", "2024-06-02", "2024-06-04"}
+
+
+def test_versions_processed_before_the_index_fall_back_to_a_scan():
+    old = item("streams/day0.csv", "batch-0")  # no listen_dates: written by an earlier job
+    assert etl_decisions.paths_holding([*HISTORY, old], ["2024-06-03"]) is None
+    assert etl_decisions.corrected_days([*HISTORY, old], ["streams/day0.csv"]) is None
+    # an unindexed version of another key does not matter to a correction
+    assert etl_decisions.corrected_days([*HISTORY, old], ["streams/day3.csv"]) == {"2024-06-03"}
+
+
 @pytest.mark.parametrize(
     "processed, expected",
     [
