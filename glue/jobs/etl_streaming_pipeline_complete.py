@@ -237,15 +237,23 @@ def days_naming(spark, s3, processed: str, column: str, ids) -> set:
     }
 
 
-def reference_days(spark, s3, processed: str, dataset: str, keys: list[str]) -> set:
-    """Days a songs/users upload changes: those naming any id that any version of its keys
-    holds (a correction that drops an id changes that id's days too)."""
-    from pyspark.sql import functions as F
+def reference_days(spark, s3, processed: str, dataset: str, before, after) -> set:
+    """Days a songs/users upload changes: those naming an id whose KPI inputs differ between the
+    reference without this batch (``before``, counted versions) and with it (``after``); none,
+    and no scan, when the upload changes nothing the KPIs read (``kpis.changed_ids``)."""
+    from music_streaming import kpis
 
-    column = datasets.SPECS[dataset].key
-    rows = spark.read.parquet(layout.s3_url(processed, layout.reference_prefix(dataset)))
-    ids = rows.filter(F.col("source_key").isin(keys)).select(column).distinct()
-    return days_naming(spark, s3, processed, column, ids)
+    changed = kpis.changed_ids(
+        load_reference(spark, s3, processed, dataset, before),
+        load_reference(spark, s3, processed, dataset, after),
+        dataset,
+    ).cache()
+    try:
+        if changed.isEmpty():
+            return set()
+        return days_naming(spark, s3, processed, datasets.SPECS[dataset].key, changed)
+    finally:
+        changed.unpersist()
 
 
 def scan_corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
@@ -290,7 +298,7 @@ def day_kpis(spark, processed: str, days: set, current: dict, counted, songs, us
 def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: list[dict]) -> set:
     """Days other than the batch's own whose KPIs this batch changes: those of earlier versions
     of its stream keys (a correction), and those whose streams name the ids its songs/users
-    upload carries (ISO dates). A correction's days come from the listen-date index; a scan of
+    upload changes (ISO dates). A correction's days come from the listen-date index; a scan of
     history runs only for a reference upload over processed streams, or for versions processed
     before the index."""
     stream_keys = [e["key"] for e in by_dataset[datasets.STREAMS]]
@@ -299,10 +307,13 @@ def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: lis
     if days is None:
         days = scan_corrected_days(spark, s3, args.processed_bucket, corrected)
     if etl_decisions.reference_update_needs_scan(args.batch_id, processed):
+        before = counted_sources(
+            spark, etl_decisions.counted_before(args.batch_id, processed)
+        ).cache()
+        after = counted_sources(spark, file_ledger.counted_versions(processed)).cache()
         for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
-                keys = [e["key"] for e in by_dataset[dataset]]
-                days |= reference_days(spark, s3, args.processed_bucket, dataset, keys)
+                days |= reference_days(spark, s3, args.processed_bucket, dataset, before, after)
     return days
 
 

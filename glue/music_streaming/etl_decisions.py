@@ -62,6 +62,12 @@ def paths_holding(counted: Iterable[Mapping], days: Iterable[str]) -> Optional[L
     return sorted({i[PROCESSED_TO] for i in streams if days & set(i[LISTEN_DATES])})
 
 
+def counted_before(batch_id: str, processed: Iterable[Mapping]) -> dict:
+    """The versions that would count without this batch: the reference its KPIs changes are
+    measured against."""
+    return file_ledger.counted_versions(i for i in processed if i.get("batch_id") != batch_id)
+
+
 def reference_update_needs_scan(batch_id: str, processed: Iterable[Mapping]) -> bool:
     """A songs/users upload changes other days only if another batch processed streams."""
     return any(

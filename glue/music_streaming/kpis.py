@@ -144,21 +144,39 @@ def user_rows(raw_users: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
 
 
 class Reference(NamedTuple):
-    """The Spark side of a reference dataset: its typed rows and the schema of none."""
+    """The Spark side of a reference dataset: its typed rows, the schema of none, and the values
+    the KPIs read (besides whether an id is known at all)."""
 
     rows: Callable[..., DataFrame]
     empty_schema: str
+    kpi_columns: tuple
 
 
 REFERENCE: Dict[str, Reference] = {
     datasets.SONGS: Reference(
         song_rows,
         "track_id string, genre string, track_name string, artists string, duration_ms long",
+        ("genre", "track_name", "artists", "duration_ms"),
     ),
+    # Of a user, the KPIs only read that it is known (unknown_user_streams).
     datasets.USERS: Reference(
-        user_rows, "user_id string, user_name string, user_age long, user_country string"
+        user_rows, "user_id string, user_name string, user_age long, user_country string", ()
     ),
 }
+
+
+def changed_ids(before: DataFrame, after: DataFrame, dataset: str) -> DataFrame:
+    """Ids (one column) whose KPI inputs differ between two current references: added, dropped,
+    or with another value the KPIs read. A re-upload that changes nothing the KPIs read gives
+    none, so no day needs recomputing."""
+    key = datasets.SPECS[dataset].key
+    columns = REFERENCE[dataset].kpi_columns
+
+    def values(frame: DataFrame, side: str) -> DataFrame:
+        return frame.select(key, F.struct(F.lit(True).alias("known"), *columns).alias(side))
+
+    joined = values(before, "_before").join(values(after, "_after"), key, "full_outer")
+    return joined.filter(~F.col("_before").eqNullSafe(F.col("_after"))).select(key)
 
 
 def _one_per_key(rows: DataFrame, key: str) -> DataFrame:

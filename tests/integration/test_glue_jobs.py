@@ -3,6 +3,7 @@ MiniStack over HTTP, reading s3:// paths through S3A."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from job_stack import assert_ok
 
 from devstack.core import paths
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
-from music_streaming import layout
+from music_streaming import aws, layout
 
 pytestmark = pytest.mark.integration
 PROCESSING_DATE = "2024-07-01"
@@ -149,6 +150,51 @@ def test_streams_before_their_songs_are_counted_once_songs_arrive(stack, generat
         ],
     )
     assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
+
+
+def touched_days(stack, batch_id: str) -> list[str]:
+    summary = aws.read_json(stack.s3, stack["processed_bucket"], layout.etl_summary_key(batch_id))
+    return summary["touched_days"]
+
+
+def test_a_reference_upload_recomputes_only_the_days_of_the_ids_it_changes(
+    stack, generated, tmp_path
+):
+    songs, users, streams = (files(generated, d) for d in ("songs", "users", "streams"))
+    run_batch(
+        stack,
+        "b-1",
+        [
+            stack.put("songs/s.csv", songs[0].read_bytes()),
+            stack.put("users/u.csv", users[0].read_bytes()),
+            stack.put("streams/s.csv", streams[0].read_bytes()),
+        ],
+    )
+    # the same catalogue again: nothing the KPIs read changes, so no day is recomputed
+    run_batch(stack, "b-2", [stack.put("songs/s.csv", songs[0].read_bytes())])
+    assert touched_days(stack, "b-2") == []
+    assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
+
+    # a track played on one day only changes genre: exactly that day is recomputed
+    days_played: dict[str, set] = {}
+    with streams[0].open(newline="") as f:
+        for play in csv.DictReader(f):
+            days_played.setdefault(play["track_id"], set()).add(play["listen_time"][:10])
+    moved = min(sorted(days_played), key=lambda track: len(days_played[track]))
+    with songs[0].open(newline="") as f:
+        catalogue = list(csv.DictReader(f))
+    for row in catalogue:
+        if row["track_id"] == moved:
+            row["track_genre"] = "zz-moved"
+    changed = tmp_path / "songs.csv"
+    with changed.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(catalogue[0]))
+        writer.writeheader()
+        writer.writerows(catalogue)
+    run_batch(stack, "b-3", [stack.put("songs/s.csv", changed.read_bytes())])
+    assert touched_days(stack, "b-3") == sorted(days_played[moved])
+    assert len(days_played[moved]) < len(set().union(*days_played.values()))
+    assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], [changed], users)
 
 
 def test_corrections_find_their_days_by_the_listen_date_index_or_by_a_scan(

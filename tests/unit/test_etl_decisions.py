@@ -122,3 +122,11 @@ def test_metrics_count_stream_rows_and_unknown_ids_of_the_recomputed_days():
         "UnknownTrackStreams": 3,
         "UnknownUserStreams": 4,
     }
+
+
+def test_a_reference_change_is_measured_against_the_versions_counted_without_the_batch():
+    older = {**item("songs/s.csv", "batch-1", "songs"), "upload_order": "1"}
+    mine = {**item("songs/s.csv", BATCH, "songs"), "upload_order": "2"}
+    late = {**item("songs/late.csv", BATCH, "songs"), "upload_order": "3"}
+    before = etl_decisions.counted_before(BATCH, [older, mine, late])
+    assert before == {"songs/s.csv": older}

@@ -253,3 +253,34 @@ def test_streams_need_a_utc_session(spark):
             kpis.typed_streams(frame)
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def test_changed_ids_are_those_whose_kpi_inputs_differ(spark):
+    schema = "track_id string, genre string, track_name string, artists string, duration_ms long"
+    before = spark.createDataFrame(
+        [
+            ("t1", "pop", "One", "A", 100),
+            ("t2", "rock", "Two", "B", 200),
+            ("t3", "jazz", "3", "C", 1),
+        ],
+        schema,
+    )
+    after = spark.createDataFrame(
+        [
+            ("t1", "pop", "One", "A", 100),  # the same
+            ("t2", "rock", "Two", "B", None),  # a value the KPIs read is gone
+            ("t4", "pop", "Four", "D", 400),  # new
+        ],  # t3 dropped
+        schema,
+    )
+    changed = kpis.changed_ids(before, after, "songs")
+    assert sorted(r.track_id for r in changed.collect()) == ["t2", "t3", "t4"]
+    assert kpis.changed_ids(after, after, "songs").count() == 0
+
+
+def test_a_user_changes_the_kpis_only_by_being_known_or_not(spark):
+    schema = "user_id string, user_name string, user_age long, user_country string"
+    before = spark.createDataFrame([("u1", "Ann", 30, "US"), ("u2", "Bob", 41, "DE")], schema)
+    after = spark.createDataFrame([("u1", "Anne", 31, "FR"), ("u3", "Cy", 25, "FR")], schema)
+    changed = kpis.changed_ids(before, after, "users")
+    assert sorted(r.user_id for r in changed.collect()) == ["u2", "u3"]
