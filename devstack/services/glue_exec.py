@@ -69,7 +69,6 @@ class Runtime:
             "spark.hadoop.fs.s3a.access.key": emulator.LOCAL_ACCESS_KEY,
             "spark.hadoop.fs.s3a.secret.key": emulator.LOCAL_SECRET_KEY,
             "spark.ui.enabled": "false",
-            "spark.sql.session.timeZone": "UTC",
             "spark.driver.memory": self.driver_memory,
             "spark.driver.extraJavaOptions": self.driver_java_options,
         }
