@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from devstack.core import emulator, paths
+from devstack.core.arguments import positive_int
 from devstack.core.stack_config import StackConfig
 from devstack.provision import bootstrap
 from devstack.runtime import stack
@@ -123,8 +124,8 @@ def run_batch(cfg: StackConfig, settings: dict, batch_id: str, day: str, keys: l
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=30, help="daily batches, in sequence")
-    parser.add_argument("--streams-per-day", type=int, default=100_000)
+    parser.add_argument("--days", type=positive_int, default=30, help="daily batches, in sequence")
+    parser.add_argument("--streams-per-day", type=positive_int, default=100_000)
 
 
 def run(args: argparse.Namespace, base: StackConfig) -> int:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from devstack.core import paths
+from devstack.core.arguments import positive_int
 
 SONGS_PER_STREAM, USERS_PER_STREAM = 0.02, 0.01
 
@@ -145,7 +146,7 @@ def measure(engine: str, data: Path) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[1_000_000, 5_000_000])
     # One engine on one data set: the measured child process.
     parser.add_argument("--engine", choices=["spark", "duckdb"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)

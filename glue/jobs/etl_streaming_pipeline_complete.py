@@ -122,8 +122,9 @@ def read_files(spark, files: list[dict], dataset: str, multiline: bool):
     return rows.join(F.broadcast(sources), "_path", "left").drop("_path")
 
 
-def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> dict:
-    """Writes this batch's rows of songs/users (with their source); rows per file."""
+def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> tuple[str, dict]:
+    """Writes this batch's rows of songs/users (with their source): (the batch path, rows per
+    file)."""
     from music_streaming import kpis
 
     rows = (
@@ -135,17 +136,12 @@ def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> di
         r["source_key"] + "#" + r["source_version"]: r["count"]
         for r in rows.groupBy("source_key", "source_version").count().collect()
     }
-    (
-        rows.coalesce(1)
-        .write.mode("overwrite")
-        .parquet(
-            layout.s3_url(
-                args.processed_bucket, layout.reference_batch_prefix(dataset, args.batch_id)
-            )
-        )
+    path = layout.s3_url(
+        args.processed_bucket, layout.reference_batch_prefix(dataset, args.batch_id)
     )
+    rows.coalesce(1).write.mode("overwrite").parquet(path)
     rows.unpersist()
-    return {
+    return path, {
         e["file_id"]: {
             "dataset": dataset,
             "rows": counts.get(e["key"] + "#" + e["version_id"], 0),
@@ -163,16 +159,26 @@ def counted_sources(spark, counted: dict):
     )
 
 
-def load_reference(spark, s3, processed: str, dataset: str, counted):
+def load_reference(spark, s3, processed: str, dataset: str, counted: dict):
+    """The current reference of ``dataset`` (one row per id) from the versions in ``counted``
+    (ledger items by key), reading only the batch paths that hold them (the reference index);
+    versions processed before it make the job read all of the dataset's reference rows."""
     from pyspark.sql import functions as F
 
     from music_streaming import kpis
 
+    versions = etl_decisions.of_dataset(counted.values(), dataset)
     prefix = layout.reference_prefix(dataset)
-    if not aws.prefix_exists(s3, processed, prefix):
+    paths = etl_decisions.reference_paths(versions)
+    if not versions or (paths is None and not aws.prefix_exists(s3, processed, prefix)):
         return spark.createDataFrame([], kpis.REFERENCE[dataset].empty_schema)
-    rows = spark.read.parquet(layout.s3_url(processed, prefix)).drop("batch_id")
-    current = rows.join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
+    root = layout.s3_url(processed, prefix)
+    rows = spark.read.option("basePath", root).parquet(*(paths or [root])).drop("batch_id")
+    current = rows.join(
+        F.broadcast(counted_sources(spark, {i["key"]: i for i in versions})),
+        ["source_key", "source_version"],
+        "left_semi",
+    )
     return kpis.current_reference(current, datasets.SPECS[dataset].key)
 
 
@@ -237,16 +243,15 @@ def days_naming(spark, s3, processed: str, column: str, ids) -> set:
     }
 
 
-def reference_days(spark, s3, processed: str, dataset: str, before, after) -> set:
+def reference_days(spark, s3, processed: str, dataset: str, before: dict, current) -> set:
     """Days a songs/users upload changes: those naming an id whose KPI inputs differ between the
-    reference without this batch (``before``, counted versions) and with it (``after``); none,
-    and no scan, when the upload changes nothing the KPIs read (``kpis.changed_ids``)."""
+    reference without this batch (``before``, counted versions) and with it (``current``, the
+    loaded reference); none, and no scan, when the upload changes nothing the KPIs read
+    (``kpis.changed_ids``)."""
     from music_streaming import kpis
 
     changed = kpis.changed_ids(
-        load_reference(spark, s3, processed, dataset, before),
-        load_reference(spark, s3, processed, dataset, after),
-        dataset,
+        load_reference(spark, s3, processed, dataset, before), current, dataset
     ).cache()
     try:
         if changed.isEmpty():
@@ -273,7 +278,7 @@ def scan_corrected_days(spark, s3, processed: str, keys: list[str]) -> set:
     }
 
 
-def day_kpis(spark, processed: str, days: set, current: dict, counted, songs, users) -> dict:
+def day_kpis(spark, processed: str, days: set, current: dict, songs, users) -> dict:
     """KPI rows of the days over the rows that count (newest processed upload of each key, the
     ledger items ``current``), read from the batch paths that hold those days."""
     from pyspark.sql import functions as F
@@ -288,32 +293,37 @@ def day_kpis(spark, processed: str, days: set, current: dict, counted, songs, us
     day_streams = (
         processed_streams(spark, processed, paths)
         .filter(F.col("listen_date").isin([date.fromisoformat(d) for d in sorted(days)]))
-        .join(F.broadcast(counted), ["source_key", "source_version"], "left_semi")
+        .join(
+            F.broadcast(counted_sources(spark, current)),
+            ["source_key", "source_version"],
+            "left_semi",
+        )
         .select(*kpis.STREAM_KEY, "listen_date")
     )
     # KPI rows are few (days x genres): one JSON document, loaded without Spark later.
     return kpis.collect_daily_kpis(day_streams, songs, users)
 
 
-def days_to_recompute(spark, s3, args: EtlArgs, by_dataset: dict, processed: list[dict]) -> set:
+def days_to_recompute(
+    spark, s3, args: EtlArgs, by_dataset: dict, processed: list[dict], reference: dict
+) -> set:
     """Days other than the batch's own whose KPIs this batch changes: those of earlier versions
     of its stream keys (a correction), and those whose streams name the ids its songs/users
-    upload changes (ISO dates). A correction's days come from the listen-date index; a scan of
-    history runs only for a reference upload over processed streams, or for versions processed
-    before the index."""
+    upload changes (ISO dates; ``reference``: the current songs and users by dataset). A
+    correction's days come from the listen-date index; a scan of history runs only for a
+    reference upload over processed streams, or for versions processed before the index."""
     stream_keys = [e["key"] for e in by_dataset[datasets.STREAMS]]
     corrected = etl_decisions.corrected_keys(args.batch_id, processed, stream_keys)
     days = etl_decisions.corrected_days(processed, corrected) if corrected else set()
     if days is None:
         days = scan_corrected_days(spark, s3, args.processed_bucket, corrected)
     if etl_decisions.reference_update_needs_scan(args.batch_id, processed):
-        before = counted_sources(
-            spark, etl_decisions.counted_before(args.batch_id, processed)
-        ).cache()
-        after = counted_sources(spark, file_ledger.counted_versions(processed)).cache()
+        before = etl_decisions.counted_before(args.batch_id, processed)
         for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
-                days |= reference_days(spark, s3, args.processed_bucket, dataset, before, after)
+                days |= reference_days(
+                    spark, s3, args.processed_bucket, dataset, before, reference[dataset]
+                )
     return days
 
 
@@ -329,20 +339,32 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
         by_dataset[entry["dataset"]].append(entry)
     ledger, steps, files = ledger_of(args), {}, {}
 
-    def mark_processed(entries, index):
+    def mark_processed(entries, index: dict):
+        """PROCESSED, with what the index records of each file (by file id)."""
         for entry in entries:
-            ledger.move(entry["file_id"], file_ledger.PROCESSED, args.batch_id, **index(entry))
+            ledger.move(
+                entry["file_id"], file_ledger.PROCESSED, args.batch_id, **index[entry["file_id"]]
+            )
+
+    def current_reference(counted: dict) -> dict:
+        return {
+            dataset: load_reference(spark, s3, args.processed_bucket, dataset, counted).cache()
+            for dataset in datasets.REFERENCE_DATASETS
+        }
 
     with timed(steps, "reference"):
         for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
-                files.update(store_reference(spark, args, dataset, by_dataset[dataset]))
-                mark_processed(by_dataset[dataset], lambda _entry: {})
+                path, per_file = store_reference(spark, args, dataset, by_dataset[dataset])
+                files.update(per_file)
+                # the reference index (etl_decisions): the batch path holding these rows
+                mark_processed(
+                    by_dataset[dataset],
+                    {e["file_id"]: {etl_decisions.PROCESSED_TO: path} for e in by_dataset[dataset]},
+                )
         # the reference the batch's rows are written with (genre partition, names); the KPIs
         # re-read it after the snapshot instant
-        counted = counted_sources(spark, ledger.counted_versions(args.raw_data_bucket)).cache()
-        songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
-        users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
+        reference = current_reference(ledger.counted_versions(args.raw_data_bucket))
     touched: set = set()  # ISO dates
     with timed(steps, "batch_streams"):
         if by_dataset[datasets.STREAMS]:
@@ -351,15 +373,22 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
                 layout.processed_batch_prefix(args.processing_date, args.batch_id),
             )
             per_file, file_days = write_batch_streams(
-                spark, batch_path, by_dataset[datasets.STREAMS], songs, users
+                spark,
+                batch_path,
+                by_dataset[datasets.STREAMS],
+                reference[datasets.SONGS],
+                reference[datasets.USERS],
             )
             files.update(per_file)
             # the listen-date index (etl_decisions): where this file's rows lie, and on which days
             mark_processed(
                 by_dataset[datasets.STREAMS],
-                lambda entry: {
-                    etl_decisions.LISTEN_DATES: sorted(file_days[entry["file_id"]]),
-                    etl_decisions.PROCESSED_TO: batch_path,
+                {
+                    file_id: {
+                        etl_decisions.LISTEN_DATES: sorted(days),
+                        etl_decisions.PROCESSED_TO: batch_path,
+                    }
+                    for file_id, days in file_days.items()
                 },
             )
             touched = set().union(*file_days.values())
@@ -368,14 +397,20 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
     # every batch committed before it (its rows and its reference).
     snapshot_version = int(time.time() * 1000)
     processed = ledger.processed_items(args.raw_data_bucket)
+    current = file_ledger.counted_versions(processed)
+    # one current reference for both steps below (computed once, when first used)
+    reference = current_reference(current)
     with timed(steps, "days_touched"):
-        touched |= days_to_recompute(spark, s3, args, by_dataset, processed)
+        touched |= days_to_recompute(spark, s3, args, by_dataset, processed, reference)
     with timed(steps, "kpis"):
-        current = file_ledger.counted_versions(processed)
-        counted = counted_sources(spark, current).cache()
-        songs = load_reference(spark, s3, args.processed_bucket, datasets.SONGS, counted).cache()
-        users = load_reference(spark, s3, args.processed_bucket, datasets.USERS, counted).cache()
-        rows = day_kpis(spark, args.processed_bucket, touched, current, counted, songs, users)
+        rows = day_kpis(
+            spark,
+            args.processed_bucket,
+            touched,
+            current,
+            reference[datasets.SONGS],
+            reference[datasets.USERS],
+        )
     days = sorted(touched)
     aws.write_json(
         s3,

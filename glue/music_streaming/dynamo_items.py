@@ -93,8 +93,8 @@ def quality_item(row: Mapping) -> dict:
     }
 
 
-# The KPI outputs by the names of ``kpis.DailyKpis`` (and the DuckDB reference), each with the
-# builder of its items.
+# The KPI outputs by the names ``kpis.collect_daily_kpis`` (and the DuckDB reference) give them,
+# each with the builder of its items.
 ITEM_BUILDERS = {
     GENRE_DAILY: genre_daily_item,
     "top_songs": top_song_item,
@@ -105,7 +105,7 @@ KPI_RESULTS = tuple(ITEM_BUILDERS)
 
 
 def kpi_items(kpi_rows: Mapping[str, Iterable[Mapping]]) -> list[dict]:
-    """All items for the KPI outputs named as in ``kpis.DailyKpis`` (genre_daily, top_songs, ...)."""
+    """All items for the KPI outputs by name (genre_daily, top_songs, ...)."""
     items = []
     for name, rows in kpi_rows.items():
         items.extend(ITEM_BUILDERS[name](row) for row in rows)

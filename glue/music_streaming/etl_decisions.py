@@ -6,7 +6,9 @@ The listen-date index: when full_etl marks a stream file PROCESSED it records in
 days its rows fall on (``listen_dates``) and the batch path holding them (``processed_to``). A
 day's recompute then reads only the paths that hold that day, and a correction's days come from
 the ledger, so neither grows with history. Files processed before the index (no ``listen_dates``)
-make the job fall back to reading all of ``processed_data/``.
+make the job fall back to reading all of ``processed_data/``. Songs and users versions record
+their batch path too (the reference index), so the current reference is read from the counted
+versions' paths only, never from versions a re-upload superseded.
 
 Standard library only (the Python shell and the Spark job both import it).
 """
@@ -40,7 +42,7 @@ def _indexed(items: List[Mapping]) -> bool:
 
 
 def _streams(items: Iterable[Mapping]) -> List[Mapping]:
-    return [i for i in items if i.get("dataset") == datasets.STREAMS]
+    return of_dataset(items, datasets.STREAMS)
 
 
 def corrected_days(processed: Iterable[Mapping], keys: Iterable[str]) -> Optional[Set[str]]:
@@ -60,6 +62,19 @@ def paths_holding(counted: Iterable[Mapping], days: Iterable[str]) -> Optional[L
     if not _indexed(streams):
         return None
     return sorted({i[PROCESSED_TO] for i in streams if days & set(i[LISTEN_DATES])})
+
+
+def of_dataset(items: Iterable[Mapping], dataset: str) -> List[Mapping]:
+    return [i for i in items if i.get("dataset") == dataset]
+
+
+def reference_paths(versions: Iterable[Mapping]) -> Optional[List[str]]:
+    """The batch paths holding these songs/users versions' rows (the reference index: a
+    reference read skips superseded versions); None when one predates it (read all)."""
+    versions = list(versions)
+    if not all(PROCESSED_TO in i for i in versions):
+        return None
+    return sorted({i[PROCESSED_TO] for i in versions})
 
 
 def counted_before(batch_id: str, processed: Iterable[Mapping]) -> dict:

@@ -10,9 +10,9 @@ files and batches count once.
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, NamedTuple, Sequence
+from collections import defaultdict
+from typing import Callable, Dict, Iterable, List, Mapping, NamedTuple, Sequence
 
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -100,18 +100,18 @@ def split_streams(typed: DataFrame) -> tuple[DataFrame, DataFrame]:
     return typed.filter(is_valid_stream()), typed.filter(~is_valid_stream())
 
 
-def play_counts(streams: DataFrame) -> DataFrame:
-    """Valid streams -> listen_date, track_id, user_id, plays, counting each event once.
+def distinct_events(streams: DataFrame) -> DataFrame:
+    """Valid streams -> listen_date, track_id, user_id of each distinct event (the same event
+    delivered twice counts once), hash-partitioned by user_id.
 
-    Partitioning by (track_id, user_id) satisfies both the de-duplication on
-    (user_id, track_id, listen_time) and the grouping on (listen_date, track_id, user_id), so the
-    events are shuffled once, and every KPI afterwards works on these counts, not on events.
+    That one shuffle of the events serves every KPI: each user's events sit in one partition, so
+    the per-user aggregation of ``genre_day_totals`` needs no shuffle of its own, and the per-track
+    counts of ``top_songs`` are reduced in each partition before theirs.
     """
     return (
-        streams.repartition("track_id", "user_id")
+        streams.repartition("user_id")
         .dropDuplicates(STREAM_KEY)
-        .groupBy("listen_date", "track_id", "user_id")
-        .agg(F.count(F.lit(1)).alias("plays"))
+        .select("listen_date", "track_id", "user_id")
     )
 
 
@@ -245,43 +245,38 @@ def enrich_streams(streams: DataFrame, songs: DataFrame, users: DataFrame) -> Da
     return _join_reference(streams, songs, users, ["track_name", "artists", "duration_ms"])
 
 
-def enrich_plays(plays: DataFrame, songs: DataFrame, users: DataFrame) -> DataFrame:
-    """Play counts with only what the KPIs read (genre, duration_ms, flags): names would widen
-    every cached row; ``top_songs`` joins them to its few rows instead."""
-    return _join_reference(plays, songs, users, ["duration_ms"])
+def enrich_events(events: DataFrame, songs: DataFrame, users: DataFrame) -> DataFrame:
+    """Distinct events with only what the KPIs read (genre, duration_ms, flags): names would widen
+    every row; ``top_songs`` joins them to its few rows instead."""
+    return _join_reference(events, songs, users, ["duration_ms"])
 
 
-def genre_daily_kpis(plays: DataFrame) -> DataFrame:
-    """KPIs 1-4 from enriched play counts: listen_date, genre, listen_count, unique_listeners,
-    total_listening_time_ms, avg_listening_time_per_user_ms (per listener, not per play)."""
-    per_user = (
-        plays.filter("known_track")
-        .groupBy("listen_date", "genre", "user_id")
-        .agg(
-            F.sum("plays").alias("plays"),
-            F.coalesce(F.sum(F.col("plays") * F.col("duration_ms")), F.lit(0)).alias(
-                "listening_ms"
-            ),
-        )
+def genre_day_totals(events: DataFrame) -> DataFrame:
+    """Enriched distinct events -> per listen_date, genre and known_track: listen_count,
+    unique_listeners, total_listening_time_ms (a missing duration counts 0) and
+    unknown_user_streams; the rows KPIs 1-4, 6 and the data-quality counts are derived from."""
+    per_user = events.groupBy("listen_date", "genre", "known_track", "user_id").agg(
+        F.count(F.lit(1)).alias("plays"),
+        F.coalesce(F.sum("duration_ms"), F.lit(0)).alias("listening_ms"),
+        F.max("known_user").alias("known_user"),
     )
-    per_genre = per_user.groupBy("listen_date", "genre").agg(
+    return per_user.groupBy("listen_date", "genre", "known_track").agg(
         F.sum("plays").alias("listen_count"),
         F.count(F.lit(1)).alias("unique_listeners"),
         F.sum("listening_ms").alias("total_listening_time_ms"),
-    )
-    return per_genre.withColumn(
-        "avg_listening_time_per_user_ms",
-        F.col("total_listening_time_ms") / F.col("unique_listeners"),
+        F.sum(F.when(F.col("known_user"), 0).otherwise(F.col("plays"))).alias(
+            "unknown_user_streams"
+        ),
     )
 
 
-def top_songs(plays: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) -> DataFrame:
-    """KPI 5 from enriched play counts: listen_date, genre, rank, track_id, track_name, artists,
-    play_count."""
+def top_songs(events: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) -> DataFrame:
+    """KPI 5 from enriched distinct events: listen_date, genre, rank, track_id, track_name,
+    artists, play_count."""
     per_track = (
-        plays.filter("known_track")
+        events.filter("known_track")
         .groupBy("listen_date", "genre", "track_id")
-        .agg(F.sum("plays").alias("play_count"))
+        .agg(F.count(F.lit(1)).alias("play_count"))
     )
     order = Window.partitionBy("listen_date", "genre").orderBy(
         F.col("play_count").desc(), F.col("track_id").asc()
@@ -293,61 +288,85 @@ def top_songs(plays: DataFrame, songs: DataFrame, n: int = TOP_SONGS_PER_GENRE) 
     )
 
 
-def top_genres(genre_kpis: DataFrame, n: int = TOP_GENRES_PER_DAY) -> DataFrame:
-    """KPI 6: listen_date, rank, genre, listen_count."""
-    order = Window.partitionBy("listen_date").orderBy(
-        F.col("listen_count").desc(), F.col("genre").asc()
-    )
-    return (
-        genre_kpis.select("listen_date", "genre", "listen_count")
-        .withColumn("rank", F.row_number().over(order))
-        .filter(F.col("rank") <= n)
-        .select("listen_date", "rank", "genre", "listen_count")
-    )
+# The few derived rows (days x genres) are computed from the collected totals in plain Python.
+def genre_daily_rows(totals: Iterable[Mapping]) -> List[dict]:
+    """KPIs 1-4 per listen_date and genre of known tracks; the average is per listener, not per
+    play."""
+    return [
+        {
+            "listen_date": t["listen_date"],
+            "genre": t["genre"],
+            "listen_count": t["listen_count"],
+            "unique_listeners": t["unique_listeners"],
+            "total_listening_time_ms": t["total_listening_time_ms"],
+            "avg_listening_time_per_user_ms": t["total_listening_time_ms"] / t["unique_listeners"],
+        }
+        for t in totals
+        if t["known_track"]
+    ]
 
 
-def stream_quality(plays: DataFrame) -> DataFrame:
-    """Per day: streams, and how many name an unknown track or user (reported, not dropped)."""
-    return plays.groupBy("listen_date").agg(
-        F.sum("plays").alias("streams"),
-        F.sum(F.when(~F.col("known_track"), F.col("plays")).otherwise(0)).alias(
-            "unknown_track_streams"
-        ),
-        F.sum(F.when(~F.col("known_user"), F.col("plays")).otherwise(0)).alias(
-            "unknown_user_streams"
-        ),
-    )
+def top_genre_rows(genre_daily: Iterable[Mapping], n: int = TOP_GENRES_PER_DAY) -> List[dict]:
+    """KPI 6: per listen_date the n genres with most plays (ties: genre name)."""
+    by_day: Dict[object, List[Mapping]] = defaultdict(list)
+    for row in genre_daily:
+        by_day[row["listen_date"]].append(row)
+    return [
+        {
+            "listen_date": day,
+            "rank": rank,
+            "genre": row["genre"],
+            "listen_count": row["listen_count"],
+        }
+        for day, rows in sorted(by_day.items())
+        for rank, row in enumerate(
+            sorted(rows, key=lambda r: (-r["listen_count"], r["genre"]))[:n], start=1
+        )
+    ]
 
 
-class DailyKpis(NamedTuple):
-    genre_daily: DataFrame
-    top_songs: DataFrame
-    top_genres: DataFrame
-    stream_quality: DataFrame
-
-
-def daily_kpis(plays: DataFrame, songs: DataFrame) -> DailyKpis:
-    """All KPIs of the days present in ``plays`` (enriched play counts). The per-genre rows are
-    cached (they are few): the top genres are ranked from them, not recomputed."""
-    genre_daily = genre_daily_kpis(plays).cache()
-    return DailyKpis(
-        genre_daily, top_songs(plays, songs), top_genres(genre_daily), stream_quality(plays)
-    )
+def stream_quality_rows(totals: Iterable[Mapping]) -> List[dict]:
+    """Per listen_date: streams, and how many name an unknown track or user (reported, not
+    dropped)."""
+    days: Dict[object, dict] = {}
+    for t in totals:
+        day = days.setdefault(
+            t["listen_date"],
+            {
+                "listen_date": t["listen_date"],
+                "streams": 0,
+                "unknown_track_streams": 0,
+                "unknown_user_streams": 0,
+            },
+        )
+        day["streams"] += t["listen_count"]
+        day["unknown_track_streams"] += 0 if t["known_track"] else t["listen_count"]
+        day["unknown_user_streams"] += t["unknown_user_streams"]
+    return [days[d] for d in sorted(days)]
 
 
 def collect_daily_kpis(
     streams: DataFrame, songs: DataFrame, users: DataFrame
 ) -> Dict[str, List[dict]]:
-    """The KPI rows of every day in ``streams`` (valid events), by result name. The events are
-    counted once per (day, track, user) in one shuffle and kept (memory, else disk) for the four
-    results; only KPI rows (days x genres) reach the driver."""
-    plays = enrich_plays(play_counts(streams), songs, users).persist(StorageLevel.MEMORY_AND_DISK)
-    results = daily_kpis(plays, songs)
-    try:
-        return {
-            name: [row.asDict() for row in getattr(results, name).collect()]
-            for name in DailyKpis._fields
-        }
-    finally:
-        results.genre_daily.unpersist()
-        plays.unpersist()
+    """The KPI rows of every day in ``streams`` (valid events), by result name
+    (``dynamo_items.KPI_RESULTS``).
+
+    One Spark query: the per-genre totals and the top songs as one tagged union, so the events
+    are read, shuffled and de-duplicated for both in one job (Spark reuses the exchange) with
+    nothing cached; only days x genres rows reach the driver, where the rest is derived.
+    """
+    events = enrich_events(distinct_events(streams), songs, users)
+    parts = {"totals": genre_day_totals(events), "top_songs": top_songs(events, songs)}
+    tagged = [frame.withColumn("_result", F.lit(name)) for name, frame in parts.items()]
+    rows: Dict[str, List[dict]] = {name: [] for name in parts}
+    for row in tagged[0].unionByName(tagged[1], allowMissingColumns=True).collect():
+        name = row["_result"]
+        rows[name].append({column: row[column] for column in parts[name].columns})
+    totals = rows["totals"]
+    genre_daily = genre_daily_rows(totals)
+    return {
+        "genre_daily": genre_daily,
+        "top_songs": rows["top_songs"],
+        "top_genres": top_genre_rows(genre_daily),
+        "stream_quality": stream_quality_rows(totals),
+    }

@@ -44,3 +44,18 @@ def test_status_of_a_stopped_stack_reports_every_component_down(stack_down, caps
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["component", "state"]
     assert {line.split()[1] for line in lines[1:] if line.strip()} == {"down"}
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench-history", "--days", "0"], "0 is not positive"),
+        (["bench-kpis", "--sizes", "1000", "-5"], "-5 is not positive"),
+        (["bench-history", "--streams-per-day", "many"], "'many' is not a whole number"),
+    ],
+)
+def test_benchmark_counts_must_be_positive_whole_numbers(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parser().parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

@@ -70,6 +70,22 @@ def test_versions_processed_before_the_index_fall_back_to_a_scan():
     assert etl_decisions.corrected_days([*HISTORY, old], ["streams/day3.csv"]) == {"2024-06-03"}
 
 
+def test_the_reference_is_read_only_from_the_paths_of_its_counted_versions():
+    def version(key: str, batch: str) -> dict:
+        path = f"s3://p/reference/songs/batch_id={batch}/"
+        return {**item(key, batch, "songs"), etl_decisions.PROCESSED_TO: path}
+
+    counted = [version("songs/a.csv", "batch-3"), version("songs/b.csv", "batch-1")]
+    songs = etl_decisions.of_dataset([*counted, *HISTORY[:3]], "songs")
+    assert songs == counted
+    assert etl_decisions.reference_paths(songs) == [
+        "s3://p/reference/songs/batch_id=batch-1/",
+        "s3://p/reference/songs/batch_id=batch-3/",
+    ]
+    # a version stored before the index: read every stored version
+    assert etl_decisions.reference_paths([*songs, item("songs/c.csv", "batch-0", "songs")]) is None
+
+
 @pytest.mark.parametrize(
     "processed, expected",
     [

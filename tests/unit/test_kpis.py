@@ -50,14 +50,19 @@ def frames(spark):
     songs = kpis.song_dimension(songs_raw)
     users = kpis.user_dimension(users_raw)
     valid, rejected = kpis.split_streams(kpis.typed_streams(streams_raw))
-    enriched = kpis.enrich_streams(kpis.play_counts(valid), songs, users)
+    enriched = kpis.enrich_events(kpis.distinct_events(valid), songs, users)
     return {
         "songs": songs,
         "users": users,
         "valid": valid,
         "rejected": rejected,
         "enriched": enriched,
+        "kpis": kpis.collect_daily_kpis(valid, songs, users),
     }
+
+
+def by(result, *order):
+    return sorted(result, key=lambda r: tuple(r[k] for k in order))
 
 
 def rows(df, *order):
@@ -69,13 +74,10 @@ def test_split_streams_rejects_bad_rows(frames):
     assert frames["valid"].count() == 10
 
 
-def test_play_counts_count_each_event_once(frames):
-    counts = {
-        (r.listen_date, r.track_id, r.user_id): r.plays
-        for r in kpis.play_counts(frames["valid"]).collect()
-    }
-    assert counts[(D1, "t1", "u1")] == 2  # three rows, one of them a duplicate event
-    assert sum(counts.values()) == 9
+def test_distinct_events_count_each_event_once(frames):
+    events = [(r.listen_date, r.track_id, r.user_id) for r in frames["enriched"].collect()]
+    assert events.count((D1, "t1", "u1")) == 2  # three rows, one of them a duplicate event
+    assert len(events) == 9
 
 
 def test_track_listed_under_two_genres_counts_once(frames):
@@ -84,7 +86,7 @@ def test_track_listed_under_two_genres_counts_once(frames):
 
 
 def test_genre_daily_kpis(frames):
-    result = rows(kpis.genre_daily_kpis(frames["enriched"]), "listen_date", "genre")
+    result = by(frames["kpis"]["genre_daily"], "listen_date", "genre")
     assert result == [
         # D1 acoustic: u3 played t3 (300)
         {
@@ -142,11 +144,9 @@ def test_average_is_per_listener_not_per_play(spark):
         )
     )
     users = spark.createDataFrame([("u1",), ("u2",)], "user_id string")
-    [row] = kpis.genre_daily_kpis(
-        kpis.enrich_streams(kpis.play_counts(streams), songs, users)
-    ).collect()
-    assert row.total_listening_time_ms == 400
-    assert row.avg_listening_time_per_user_ms == 200.0  # per play it would be 100
+    [row] = kpis.collect_daily_kpis(streams, songs, users)["genre_daily"]
+    assert row["total_listening_time_ms"] == 400
+    assert row["avg_listening_time_per_user_ms"] == 200.0  # per play it would be 100
 
 
 def test_top_songs_ties_broken_by_track_id(frames):
@@ -160,6 +160,8 @@ def test_top_songs_ties_broken_by_track_id(frames):
     ]
     assert d1_pop == [(1, "t1", 3), (2, "t2", 1), (3, "t4", 1)]
     assert [r["track_name"] for r in result if r["track_id"] == "t2"] == ['Say "Hi"']
+    # the collected KPIs carry the same rows
+    assert by(frames["kpis"]["top_songs"], "listen_date", "genre", "rank") == result
 
 
 def test_top_songs_keeps_only_n(spark, frames):
@@ -169,8 +171,7 @@ def test_top_songs_keeps_only_n(spark, frames):
 
 
 def test_top_genres_per_day(frames):
-    genre_daily = kpis.genre_daily_kpis(frames["enriched"])
-    result = rows(kpis.top_genres(genre_daily), "listen_date", "rank")
+    result = by(frames["kpis"]["top_genres"], "listen_date", "rank")
     assert [(r["listen_date"], r["rank"], r["genre"], r["listen_count"]) for r in result] == [
         (D1, 1, "pop", 5),
         (D1, 2, "acoustic", 1),
@@ -179,16 +180,48 @@ def test_top_genres_per_day(frames):
     ]
 
 
-def test_top_genres_limit(spark):
-    genre_daily = spark.createDataFrame(
-        [(D1, f"g{i}", i) for i in range(8)], "listen_date date, genre string, listen_count long"
-    )
-    result = kpis.top_genres(genre_daily).orderBy("rank").collect()
-    assert [r.genre for r in result] == ["g7", "g6", "g5", "g4", "g3"]
+def test_top_genres_limit():
+    genre_daily = [{"listen_date": D1, "genre": f"g{i}", "listen_count": i} for i in range(8)]
+    result = kpis.top_genre_rows(genre_daily)
+    assert [(r["rank"], r["genre"]) for r in result] == [
+        (1, "g7"),
+        (2, "g6"),
+        (3, "g5"),
+        (4, "g4"),
+        (5, "g3"),
+    ]
+
+
+def test_a_known_genre_named_unknown_stays_apart_from_unknown_tracks():
+    totals = [
+        {
+            "listen_date": D1,
+            "genre": "unknown",
+            "known_track": True,
+            "listen_count": 2,
+            "unique_listeners": 1,
+            "total_listening_time_ms": 10,
+            "unknown_user_streams": 0,
+        },
+        {
+            "listen_date": D1,
+            "genre": "unknown",
+            "known_track": False,
+            "listen_count": 5,
+            "unique_listeners": 3,
+            "total_listening_time_ms": 0,
+            "unknown_user_streams": 1,
+        },
+    ]
+    [genre] = kpis.genre_daily_rows(totals)
+    assert (genre["listen_count"], genre["avg_listening_time_per_user_ms"]) == (2, 10.0)
+    assert kpis.stream_quality_rows(totals) == [
+        {"listen_date": D1, "streams": 7, "unknown_track_streams": 5, "unknown_user_streams": 1}
+    ]
 
 
 def test_unknown_track_and_user_are_counted(frames):
-    result = rows(kpis.stream_quality(frames["enriched"]), "listen_date")
+    result = frames["kpis"]["stream_quality"]
     assert result == [
         {"listen_date": D1, "streams": 6, "unknown_track_streams": 0, "unknown_user_streams": 0},
         {"listen_date": D2, "streams": 3, "unknown_track_streams": 1, "unknown_user_streams": 1},
@@ -236,10 +269,11 @@ def test_multi_batch_day_equals_union(spark, frames):
     )
     # the second batch re-delivers one event of the first: it must count once
     overlap = first.limit(1)
-    union = kpis.play_counts(first.unionByName(second).unionByName(overlap))
-    merged = kpis.genre_daily_kpis(kpis.enrich_streams(union, frames["songs"], frames["users"]))
-    whole = kpis.genre_daily_kpis(frames["enriched"])
-    assert rows(merged, "listen_date", "genre") == rows(whole, "listen_date", "genre")
+    union = first.unionByName(second).unionByName(overlap)
+    merged = kpis.collect_daily_kpis(union, frames["songs"], frames["users"])
+    assert by(merged["genre_daily"], "listen_date", "genre") == by(
+        frames["kpis"]["genre_daily"], "listen_date", "genre"
+    )
 
 
 def test_streams_need_a_utc_session(spark):
