@@ -12,7 +12,15 @@ from typing import Callable
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import bootstrap, deploy, seed
 from devstack.runtime import stack
-from devstack.tools import bench_history, bench_kpis, bench_stack, demo, kpi_query, ledger_report
+from devstack.tools import (
+    bench_history,
+    bench_kpis,
+    bench_stack,
+    demo,
+    kpi_query,
+    ledger_report,
+    trace,
+)
 
 
 def up(args: argparse.Namespace, cfg: StackConfig) -> int:
@@ -76,6 +84,11 @@ COMMANDS: dict[str, Command] = {
     ),
     "seed": ("upload a directory's CSVs to the raw bucket", seed.add_arguments, seed.run),
     "kpis": ("print the KPIs in DynamoDB", kpi_query.add_arguments, kpi_query.run),
+    "trace": (
+        "one timeline of a file's or a batch's path: Lambda, DAG run, Glue runs, outputs",
+        trace.add_arguments,
+        trace.run,
+    ),
     "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments, deploy.run),
     "bootstrap": (
         "one bootstrap part, for the Compose stack's containers",
@@ -115,7 +128,7 @@ def parser() -> argparse.ArgumentParser:
 def reads_the_local_stack(args: argparse.Namespace) -> bool:
     """Commands that only read or write the running local stack (the others start it or target
     AWS); they fail at once with a hint instead of a minute of retries and a traceback."""
-    if args.command == "kpis":
+    if args.command in ("kpis", "trace"):
         return not args.aws
     if args.command == "deploy":
         return args.target == "local"

@@ -53,6 +53,17 @@ class StackConfig:
             ),
         )
 
+    def to_env(self) -> dict[str, str]:
+        """The MUSIC_STACK_* settings ``from_env`` reads back: this stack for a child command."""
+        return {
+            "MUSIC_STACK_HOME": str(self.home),
+            "MUSIC_STACK_MINISTACK_PORT": str(self.ministack_port),
+            "MUSIC_STACK_GLUE_PORT": str(self.glue_port),
+            "MUSIC_STACK_MWAA_PORT": str(self.mwaa_port),
+            "MUSIC_STACK_AIRFLOW_PORT": str(self.airflow_port),
+            "MUSIC_STACK_RETRY_DELAY_SECONDS": str(self.retry_delay_seconds),
+        }
+
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ministack_port}"

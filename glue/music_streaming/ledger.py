@@ -112,9 +112,15 @@ class Ledger:
 
     # ----------------------------------------------------------------------- recording
     def record(
-        self, version: FileVersion, state: str = RECEIVED, reason: Optional[str] = None
+        self,
+        version: FileVersion,
+        state: str = RECEIVED,
+        reason: Optional[str] = None,
+        recorded_by: Optional[dict] = None,
     ) -> bool:
-        """Records an upload once (RECEIVED, or IGNORED with the reason); False if known."""
+        """Records an upload once (RECEIVED, or IGNORED with the reason), with who recorded it
+        (the Lambda invocation: request id and log stream, read by ``scripts/trace``); False if
+        known."""
         if state not in (RECEIVED, IGNORED):
             raise ValueError(f"a new file version is RECEIVED or IGNORED, not {state}")
         stamp = now_iso()
@@ -137,6 +143,8 @@ class Ledger:
             item["sequencer"] = version.sequencer
         if reason:
             item["reason"] = reason
+        if recorded_by:
+            item["recorded_by"] = recorded_by
         try:
             self.table.put_item(Item=item, ConditionExpression=Attr("file_key").not_exists())
             return True
@@ -354,11 +362,13 @@ def version_from_event(record: dict) -> FileVersion:
     )
 
 
-def record_upload(ledger: Ledger, version: FileVersion) -> tuple:
+def record_upload(
+    ledger: Ledger, version: FileVersion, recorded_by: Optional[dict] = None
+) -> tuple:
     """Records an upload as RECEIVED, or IGNORED with the reason; (state, newly recorded)."""
     _dataset, problem = datasets.dataset_and_problem(version.key)
     state = IGNORED if problem else RECEIVED
-    return state, ledger.record(version, state, problem)
+    return state, ledger.record(version, state, problem, recorded_by)
 
 
 def discover(

@@ -32,8 +32,12 @@ from botocore.exceptions import ClientError
 from music_streaming import config, datasets, layout
 from music_streaming import ledger as file_ledger
 
+# Lambda's runtime gives the root logger a handler; where none is (an emulator's worker, whose
+# stderr becomes the invocation's log) add one, so INFO lines reach CloudWatch Logs as in AWS.
+logging.basicConfig(format="%(levelname)s %(message)s")
 log = logging.getLogger()
 log.setLevel(logging.INFO)
+logging.getLogger("botocore").setLevel(logging.WARNING)  # not one line per client created
 
 batch_id_for = layout.batch_id_for
 
@@ -123,6 +127,12 @@ def trigger_cli(mwaa, environment: str, dag_id: str, batch_id: str, conf: dict) 
 TRIGGERS = {"rest_api": trigger_rest_api, "cli": trigger_cli}
 
 
+def invocation(context) -> dict:
+    """What names this invocation in CloudWatch Logs (kept in the ledger for scripts/trace)."""
+    names = ("function_name", "aws_request_id", "log_group_name", "log_stream_name")
+    return {name: str(getattr(context, name)) for name in names if getattr(context, name, None)}
+
+
 def lambda_handler(event, context):
     environment = os.environ["MWAA_ENVIRONMENT_NAME"]
     dag_id = os.environ["DAG_ID"]
@@ -148,7 +158,7 @@ def lambda_handler(event, context):
             log.error("record %d of the event skipped: %s", position, exc)
             malformed.append(str(exc))
             continue
-        state, new = file_ledger.record_upload(ledger, version)
+        state, new = file_ledger.record_upload(ledger, version, invocation(context))
         where = f"s3://{version.bucket}/{version.key} (version {version.version_id})"
         if state == file_ledger.IGNORED:
             log.warning("ignoring %s: %s", where, datasets.dataset_and_problem(version.key)[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -34,6 +35,16 @@ class LiveStack:
     def ledger(self) -> file_ledger.Ledger:
         return file_ledger.Ledger(
             self.dynamodb.Table(config.file_tracker_table(self["dynamodb_table_name"]))
+        )
+
+    def command(self, *argv: str) -> subprocess.CompletedProcess:
+        """A ``scripts/`` command against this stack, as a user runs it (output captured)."""
+        return subprocess.run(
+            [str(paths.ROOT / "scripts" / argv[0]), *argv[1:]],
+            env={**os.environ, **self.cfg.to_env()},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def upload(self, key: str, path: Path, **transfer) -> str:

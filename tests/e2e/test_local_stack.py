@@ -10,7 +10,7 @@ import pytest
 from live_stack import generate
 
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
-from music_streaming import config, layout
+from music_streaming import config, kpi_snapshot, layout
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +74,52 @@ def test_reuploading_the_same_data_leaves_the_kpis_unchanged(live, first_batch):
     assert kpi_items_only(live.kpi_items(days("2030-01-01"))) == before
 
 
+def test_trace_joins_a_files_whole_path(live, first_batch):
+    """scripts/trace: ledger, Lambda log, DAG run, Glue runs and outputs of one file, and the
+    same batch by its id."""
+    _data, file_ids, runs = first_batch
+    traced = live.command("trace", "--json", "streams/a_streams.csv")
+    assert traced.returncode == 0, traced.stderr
+    result = json.loads(traced.stdout)
+    [version] = result["files"]
+    assert version["file_id"] == file_ids[2] and version["state"] == "ARCHIVED"
+    [run] = [r for r in runs if r["dag_run_id"] == version["batch_id"]]
+    assert [h["state"] for h in version["history"]] == [
+        "RECEIVED",
+        "CLAIMED",
+        "VALIDATED",
+        "PROCESSED",
+        "KPIS_WRITTEN",
+        "ARCHIVED",
+    ]
+    invocation = version["lambda"]
+    assert invocation["function_name"] == config.LAMBDA_FUNCTION_NAME
+    assert any("recorded s3://" in line and "a_streams.csv" in line for line in invocation["lines"])
+    assert invocation["lines"][-1].startswith(f"REPORT RequestId: {invocation['aws_request_id']}")
+    assert version["processed_to"].endswith(f"batch_id={run['dag_run_id']}/")
+    assert version["archived_to"] == version["archive_copy"]
+    [batch] = result["batches"]
+    assert batch["dag_run"]["state"] == "success"
+    assert batch["dag_run"]["url"].endswith(f"/runs/{run['dag_run_id']}")
+    assert [(g["task_type"], g["state"]) for g in batch["glue_runs"]] == [
+        ("validation", "SUCCEEDED"),
+        ("full_etl", "SUCCEEDED"),
+        ("dynamodb_only", "SUCCEEDED"),
+        ("archiving_only", "SUCCEEDED"),
+    ]
+    stored = live.kpi_items(days("2030-01-01"))
+    assert batch["etl"]["kpi_items"] == sum(i["kpi"] != kpi_snapshot.SNAPSHOT_KIND for i in stored)
+    assert batch["etl"]["files"][file_ids[2]]["rows"] > 0
+
+    by_batch = live.command("trace", run["dag_run_id"])
+    assert by_batch.returncode == 0, by_batch.stderr
+    for text in ("a_streams.csv", "Glue full_etl", "ARCHIVED", batch["dag_run"]["url"]):
+        assert text in by_batch.stdout
+
+    unknown = live.command("trace", "streams/never_uploaded.csv")
+    assert unknown.returncode == 1 and "know nothing of it" in unknown.stdout
+
+
 def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,listen_time\nu1,2031-01-01 10:00:00\n")
@@ -97,6 +143,10 @@ def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_pat
     assert quarantined in live.keys("quarantine_bucket")
     assert item["key"] not in live.keys("raw_data_bucket")
     assert sorted(map(str, live.kpi_items())) == sorted(map(str, before))
+    traced = live.command("trace", "streams/bad_file.csv")
+    assert traced.returncode == 0, traced.stderr
+    assert "QUARANTINED" in traced.stdout and item["errors"][0] in traced.stdout
+    assert f"s3://{live['quarantine_bucket']}/{quarantined}" in traced.stdout
 
 
 def test_two_files_of_the_same_days_give_the_kpis_of_their_union(live, tmp_path):

@@ -36,10 +36,12 @@ class FakeLedger:
     def __init__(self, table=None):
         self.items, self.flag = {}, None
 
-    def record(self, version, state, reason=None):
+    def record(self, version, state, reason=None, recorded_by=None):
         if version.file_id in self.items:
             return False
         self.items[version.file_id] = {"state": state, "reason": reason}
+        if recorded_by:
+            self.items[version.file_id]["recorded_by"] = recorded_by
         return True
 
     def request_run(self, run_id, stale_after_seconds):

@@ -17,7 +17,14 @@ def stack_down(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "argv", [["kpis"], ["kpis", "--date", "2024-07-01"], ["seed"], ["deploy", "--target", "local"]]
+    "argv",
+    [
+        ["kpis"],
+        ["kpis", "--date", "2024-07-01"],
+        ["seed"],
+        ["deploy", "--target", "local"],
+        ["trace", "streams/a.csv"],
+    ],
 )
 def test_a_command_on_a_stopped_stack_names_the_endpoint_and_the_fix(stack_down, capsys, argv):
     assert cli.main(argv) == 2

@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import types
 
 import lambda_function as handler
 import pytest
@@ -78,6 +79,23 @@ def test_uploads_are_recorded_and_one_run_claims_them(mwaa, ledger):
     ]
     assert call["Body"]["dag_run_id"] == conf["batch_id"]
     assert call["Body"]["logical_date"] is None
+
+
+def test_each_upload_names_the_invocation_that_recorded_it(mwaa, ledger):
+    context = types.SimpleNamespace(
+        function_name="trigger_dag_lambda",
+        aws_request_id="req-1",
+        log_group_name="/aws/lambda/trigger_dag_lambda",
+        log_stream_name="2024/06/01/[$LATEST]abc",
+    )
+    handler.lambda_handler({"Records": [s3_record("streams/a.csv")]}, context)
+    [item] = ledger.items.values()
+    assert item["recorded_by"] == {
+        "function_name": "trigger_dag_lambda",
+        "aws_request_id": "req-1",
+        "log_group_name": "/aws/lambda/trigger_dag_lambda",
+        "log_stream_name": "2024/06/01/[$LATEST]abc",
+    }
 
 
 def test_no_second_run_while_one_is_waiting(mwaa, ledger):
