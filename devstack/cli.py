@@ -52,7 +52,7 @@ def status(args: argparse.Namespace, cfg: StackConfig) -> int:
 
 def env(args: argparse.Namespace, cfg: StackConfig) -> int:
     """For ``eval "$(scripts/stack-env)"``: the AWS CLI and SDKs pointed at the stack."""
-    for key, value in cfg.aws_env().items():
+    for key, value in cfg.cli_env().items():
         stack.say(f"export {key}={value}")
     return 0
 

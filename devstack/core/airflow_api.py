@@ -105,24 +105,20 @@ def trigger(airflow: Airflow, dag_id: str, run_id: str, conf: dict, attempts: in
     raise RuntimeError(f"could not start {dag_id} run {run_id}: {status} {reply}")
 
 
-def wait_for_files(ledger, file_ids: list[str], timeout: float = 900, report=None) -> list[dict]:
+def wait_for_files(ledger, file_ids: list[str], timeout: float = 900) -> list[dict]:
     """Waits until every file version is decided for good (ARCHIVED, QUARANTINED or IGNORED);
-    returns their ledger items. ``report`` gets a line per state change."""
+    returns their ledger items."""
     from music_streaming import ledger as file_ledger
 
     deadline = time.monotonic() + timeout
-    seen: dict[str, str] = {}
+    items: list = []
     while time.monotonic() < deadline:
         items = [ledger.get(f) for f in file_ids]
-        for file_id, item in zip(file_ids, items):
-            state = f"{item['state']} ({item.get('batch_id', '-')})" if item else "not recorded"
-            if report is not None and seen.get(file_id) != state:
-                report(f"{file_id.split('/', 3)[-1]}: {state}")
-            seen[file_id] = state
         if all(i and i["state"] in file_ledger.TERMINAL for i in items):
             return items
         time.sleep(1)
-    raise TimeoutError(f"files not decided after {timeout:.0f} s: {seen}")
+    states = {f: i["state"] if i else "not recorded" for f, i in zip(file_ids, items)}
+    raise TimeoutError(f"files not decided after {timeout:.0f} s: {states}")
 
 
 def wait_for_batches(

@@ -96,6 +96,17 @@ class StackConfig:
         """For child processes and the AWS CLI: the emulator, with placeholder keys."""
         return emulator.aws_env(self.endpoint, self.region)
 
+    def cli_env(self) -> dict[str, str]:
+        """For the AWS CLI and SDKs a user points at the stack (``scripts/stack-env``): every
+        service's endpoint (Glue and MWAA are the local APIs, the rest MiniStack), and no host
+        prefix (botocore would call MWAA's InvokeRestApi at ``env.127.0.0.1``)."""
+        return {
+            **self.aws_env(),
+            "AWS_ENDPOINT_URL_GLUE": self.glue_endpoint,
+            "AWS_ENDPOINT_URL_MWAA": self.mwaa_endpoint,
+            "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+        }
+
     def client(self, service: str):
         """A boto3 client of the stack (Glue and MWAA at the local APIs, the rest at MiniStack)."""
         endpoint = {"glue": self.glue_endpoint, "mwaa": self.mwaa_endpoint}.get(

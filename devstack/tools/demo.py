@@ -15,7 +15,7 @@ from devstack.core import airflow_api, paths
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import bootstrap, seed
 from devstack.runtime import stack
-from devstack.tools import kpi_query
+from devstack.tools import kpi_query, live_view
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 
@@ -31,27 +31,33 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
     stack.say("bootstrap: " + str(bootstrap.bootstrap_stack(cfg)))
     settings = config.settings()
 
+    from rich.console import Console  # not at import: `python -m devstack bootstrap` needs no rich
+
+    console = Console()
     started = time.monotonic()
-    file_ids = seed.seed(cfg.client("s3"), args.data_dir, str(settings["raw_data_bucket"]))
+    file_ids = seed.seed(
+        cfg.client("s3"), args.data_dir, str(settings["raw_data_bucket"]), console.is_terminal
+    )
     stack.say(
         f"following {len(file_ids)} file(s) through the ledger "
-        f"(Airflow UI {cfg.airflow_url}, user {AIRFLOW_USER})"
+        f"(Airflow UI {cfg.airflow_url}, user {AIRFLOW_USER}; any step: scripts/trace KEY)"
     )
     ledger = file_ledger.Ledger(
         cfg.resource("dynamodb").Table(
             config.file_tracker_table(str(settings["dynamodb_table_name"]))
         )
     )
-    items = airflow_api.wait_for_files(
-        ledger, file_ids, args.timeout, report=lambda line: stack.say("  " + line)
-    )
     airflow = airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file)
-    runs = airflow_api.wait_for_batches(airflow, config.REALTIME_DAG_ID, items)
-    failed = [r["dag_run_id"] for r in runs if r["state"] != "success"] + [
-        i["key"] for i in items if i["state"] != file_ledger.ARCHIVED
+    last = live_view.follow(
+        ledger, airflow, config.REALTIME_DAG_ID, file_ids, args.timeout, console
+    )
+    failed = [r.run_id for r in last.runs.values() if r.state != "success"] + [
+        file_id.split("/", 3)[-1]
+        for file_id, (state, _batch) in last.files.items()
+        if state != file_ledger.ARCHIVED
     ]
     stack.say(
-        f"{len(items)} file(s) decided by {len(runs)} run(s) in "
+        f"{len(file_ids)} file(s) decided by {len(last.runs)} run(s) in "
         f"{time.monotonic() - started:.1f} s after the upload; failed or quarantined: "
         f"{failed or 'none'}"
     )

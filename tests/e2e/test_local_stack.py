@@ -4,11 +4,14 @@ Airflow DAG -> Glue runs -> S3/DynamoDB. Each test uses its own days so KPIs do 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from live_stack import generate
 
+from devstack.core import paths
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import config, kpi_snapshot, layout
 
@@ -118,6 +121,40 @@ def test_trace_joins_a_files_whole_path(live, first_batch):
 
     unknown = live.command("trace", "streams/never_uploaded.csv")
     assert unknown.returncode == 1 and "know nothing of it" in unknown.stdout
+
+
+def test_the_aws_cli_reaches_every_service_after_stack_env(live):
+    """`eval "$(scripts/stack-env)"` then the real AWS CLI: Glue is the local Glue API (not the
+    emulator's empty one) and MWAA's InvokeRestApi reaches Airflow (no env. host prefix)."""
+    exports = live.command("stack-env")
+    assert exports.returncode == 0, exports.stderr
+    env = dict(os.environ)
+    for line in exports.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value
+
+    def aws(*argv: str) -> dict:
+        done = subprocess.run(
+            [str(paths.ROOT / ".venv-awscli" / "bin" / "aws"), *argv, "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    jobs = {j["Name"] for j in aws("glue", "get-jobs")["Jobs"]}
+    assert {live["validation_job_name"], live["etl_job_name"]} <= jobs
+    reply = aws(
+        "mwaa", "invoke-rest-api", "--name", config.MWAA_ENVIRONMENT_NAME,
+        "--path", "/dags", "--method", "GET",
+    )  # fmt: skip
+    assert reply["RestApiStatusCode"] == 200
+    dags = {d["dag_id"] for d in reply["RestApiResponse"]["dags"]}
+    assert {config.REALTIME_DAG_ID, config.DAILY_DAG_ID} <= dags
+    tables = aws("dynamodb", "list-tables")["TableNames"]
+    assert live["dynamodb_table_name"] in tables
 
 
 def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_path):

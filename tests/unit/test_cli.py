@@ -1,6 +1,8 @@
 """The devstack CLI: commands that need the running stack say so when it is down."""
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -66,3 +68,19 @@ def test_benchmark_counts_must_be_positive_whole_numbers(capsys, argv, message):
         cli.parser().parse_args(argv)
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_cli_imports_without_rich():
+    """LocalStack's init hook runs `python -m devstack bootstrap` on its own Python: only the
+    commands that draw (demo, seed's progress bars) import rich, when they run."""
+    blocker = (
+        "import sys, importlib.abc\n"
+        "class NoRich(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] == 'rich':\n"
+        "            raise ImportError('rich is not installed here')\n"
+        "sys.meta_path.insert(0, NoRich())\n"
+        "import devstack.cli\n"
+    )
+    done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
