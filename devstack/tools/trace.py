@@ -3,8 +3,8 @@ version of the key) or a batch, joined from the file ledger, Airflow's REST API,
 CloudWatch Logs: upload -> Lambda invocation -> DAG run and its tasks -> Glue runs -> outputs
 (verdict, Parquet, KPI items, archive or quarantine). ``--json`` prints the same as one object.
 
-Works against the local stack (default) and against AWS with ``--aws`` (MWAA's Airflow through
-InvokeRestApi is not read then: the DAG run is named, not fetched).
+Works against the local stack (default) and against AWS with ``--aws`` (default credentials;
+MWAA's Airflow is not read then, so the DAG run is left out).
 """
 
 from __future__ import annotations
@@ -346,7 +346,7 @@ def _batch_lines(b: dict) -> Iterable[str]:
                 (t["start"] or "", _line(t["start"], t["task_id"], t["state"] + took + tries))
             )
     else:
-        yield f"batch {b['batch_id']}: no DAG run found"
+        yield f"batch {b['batch_id']}: no DAG run found (or not read: --aws)"
     for g in b["glue_runs"]:
         detail = f"{g['id']} {g['state']} {g['seconds']} s, log {g['log_stream']}"
         steps.append(
