@@ -129,12 +129,17 @@ def wait_for_batches(
     return [wait_for_run(airflow, dag_id, b, timeout) for b in batch_ids]
 
 
+def dag_run(airflow: Airflow, dag_id: str, run_id: str) -> tuple[int, dict]:
+    """(status, run) of one DAG run by id (run ids may hold characters a path must quote)."""
+    quoted = urllib.parse.quote(run_id, safe="")
+    return airflow.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}", None, None)
+
+
 def wait_for_run(airflow: Airflow, dag_id: str, run_id: str, timeout: float = 600) -> dict:
     """Waits for one run (by id) to reach a terminal state."""
     deadline = time.monotonic() + timeout
-    quoted = urllib.parse.quote(run_id, safe="")
     while time.monotonic() < deadline:
-        status, run = airflow.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}", None, None)
+        status, run = dag_run(airflow, dag_id, run_id)
         if status == 200 and run["state"] in TERMINAL:
             return run
         time.sleep(1)

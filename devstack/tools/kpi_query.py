@@ -27,14 +27,19 @@ def fetch(table, date: str | None, genre: str | None) -> list[dict]:
     return aws.all_items(table.query if date else table.scan, **kwargs)
 
 
-def _plain(value):
+def plain(value):
+    """DynamoDB's Decimals as ints or floats, inside dicts and lists too (for JSON and text)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
     return value
 
 
 def table_text(title: str, headers: list[str], rows: list[list]) -> str:
-    cells = [headers] + [["" if v is None else str(_plain(v)) for v in row] for row in rows]
+    cells = [headers] + [["" if v is None else str(plain(v)) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = [
         title,
@@ -137,7 +142,7 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
     items = fetch(dynamodb.Table(args.table), args.date, args.genre)
     if args.json:
         for item in sorted(items, key=lambda i: (i["date"], i["pk"], i["sk"])):
-            print(json.dumps({k: _plain(v) for k, v in sorted(item.items())}, ensure_ascii=False))
+            print(json.dumps({k: plain(v) for k, v in sorted(item.items())}, ensure_ascii=False))
     else:
         print(render(items))
     return 0

@@ -6,7 +6,6 @@ elapsed times (rich); elsewhere (CI, a pipe) one plain line per change. Used by 
 from __future__ import annotations
 
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -66,8 +65,7 @@ def _seconds(start: str | None, end: str | None) -> float | None:
 
 
 def run_view(airflow: airflow_api.Airflow, dag_id: str, run_id: str) -> RunView:
-    quoted = urllib.parse.quote(run_id, safe="")
-    status, run = airflow.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}", None, None)
+    status, run = airflow_api.dag_run(airflow, dag_id, run_id)
     if status == 404:  # a batch of another DAG (the daily one): nothing to follow here
         return RunView(run_id, NOT_FOUND)
     if status != 200:

@@ -13,13 +13,13 @@ import argparse
 import functools
 import json
 from datetime import datetime
-from decimal import Decimal
 from typing import Callable, Iterable
 
 from boto3.dynamodb.conditions import Attr
 
 from devstack.core import airflow_api
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from devstack.tools.kpi_query import plain
 from music_streaming import aws, config, dynamo_items, layout
 from music_streaming import ledger as file_ledger
 
@@ -57,19 +57,6 @@ def parse_file_target(target: str, default_bucket: str) -> tuple[str, str, str |
     return bucket, key, version or None
 
 
-def _plain(value):
-    """DynamoDB's Decimals as ints/floats, recursively (for JSON and text)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
 def _seconds(start: str | None, end: str | None) -> float | None:
     if not start or not end:
         return None
@@ -82,7 +69,7 @@ class Sources:
     def __init__(self, cfg: StackConfig | None, settings: dict, clients: Callable[[str], object]):
         self.cfg, self.settings, self.client = cfg, settings, functools.cache(clients)
         table = str(settings["dynamodb_table_name"])
-        self.ledger_table = clients("dynamodb_resource").Table(config.file_tracker_table(table))
+        self.ledger_table = self.client("dynamodb_resource").Table(config.file_tracker_table(table))
         self.airflow = (
             airflow_api.Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file) if cfg else None
         )
@@ -96,7 +83,7 @@ class Sources:
         else:
             condition = Attr("batch_id").eq(target)
         items = aws.all_items(self.ledger_table.scan, FilterExpression=condition)
-        return sorted((_plain(i) for i in items), key=lambda i: i["upload_order"])
+        return sorted((plain(i) for i in items), key=lambda i: i["upload_order"])
 
     def lambda_log(self, recorded_by: dict) -> dict:
         """The invocation's log stream (found by its request id) and its lines, START to REPORT."""
@@ -134,7 +121,7 @@ class Sources:
         if self.airflow is None:
             return None
         for dag_id in DAG_IDS:
-            status, run = self.airflow.call("GET", f"/dags/{dag_id}/dagRuns/{batch_id}", None, None)
+            status, run = airflow_api.dag_run(self.airflow, dag_id, batch_id)
             if status == 200:
                 tasks = airflow_api.task_instances(self.airflow, dag_id, batch_id)
                 return {
@@ -173,7 +160,7 @@ class Sources:
                         "id": run["Id"],
                         "state": run["JobRunState"],
                         "attempt": run.get("Attempt", 0),
-                        "start": _plain(run.get("StartedOn")),
+                        "start": run["StartedOn"].isoformat() if run.get("StartedOn") else None,
                         "seconds": run.get("ExecutionTime"),
                         "error": run.get("ErrorMessage"),
                         "log_stream": f"{run.get('LogGroupName', '/aws-glue/jobs')}/output/"
@@ -222,8 +209,8 @@ def trace(sources: Sources, target: str) -> dict:
                     "rows": item.get("row_count"),
                     "bad_rows": item.get("bad_row_count"),
                 }
-                if item.get("state") not in (file_ledger.RECEIVED, file_ledger.CLAIMED)
-                and item.get("state") != file_ledger.IGNORED
+                if item["state"]
+                not in (file_ledger.RECEIVED, file_ledger.CLAIMED, file_ledger.IGNORED)
                 else None,
                 "processed_to": item.get("processed_to"),
                 "listen_dates": item.get("listen_dates"),
@@ -269,8 +256,13 @@ def _line(at: str | None, what: str, detail: str = "") -> str:
     return f"  {_clock(at):<12}  {what:<24} {detail}".rstrip()
 
 
+def found(result: dict) -> bool:
+    """Whether the ledger, Airflow or Glue knew the target at all."""
+    return bool(result["files"]) or any(b["dag_run"] or b["glue_runs"] for b in result["batches"])
+
+
 def render(result: dict) -> str:
-    if not result["files"] and not any(b["dag_run"] or b["glue_runs"] for b in result["batches"]):
+    if not found(result):
         return f"{result['target']}: the file ledger, Airflow and Glue know nothing of it"
     out: list[str] = []
     for f in result["files"]:
@@ -389,7 +381,6 @@ def sources_for(cfg: StackConfig, use_aws: bool) -> Sources:
 
 
 def run(args: argparse.Namespace, cfg: StackConfig) -> int:
-    result = _plain(trace(sources_for(cfg, args.aws), args.target))
+    result = trace(sources_for(cfg, args.aws), args.target)
     print(json.dumps(result, indent=1, default=str) if args.json else render(result))
-    known = result["files"] or any(b["dag_run"] or b["glue_runs"] for b in result["batches"])
-    return 0 if known else 1
+    return 0 if found(result) else 1
