@@ -131,7 +131,12 @@ def follow(
         shown: set[str] = set()
         while True:
             for line in sorted(now.lines() - shown):
-                console.print(f"  {time.monotonic() - started:6.1f} s  {line}", highlight=False)
+                # one log line per change, never folded at the console's width
+                console.print(
+                    f"  {time.monotonic() - started:6.1f} s  {line}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
             shown |= now.lines()
             if done(now) or time.monotonic() >= deadline:
                 break
