@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "glue")]
 
-from music_streaming import config  # noqa: E402
+from music_streaming import catalog, config  # noqa: E402
 
 TEMPLATE = Path(__file__).with_name("template.json")
 SETTINGS = config.settings()
@@ -379,11 +379,66 @@ def glue_role() -> dict:
                             },
                         },
                         write_logs("/aws-glue/*"),
+                        # the ETL job registers the partitions it writes, in the one database
+                        {
+                            "Effect": "Allow",
+                            "Action": ["glue:GetTable", "glue:BatchCreatePartition"],
+                            "Resource": catalog_arns(),
+                        },
                     ],
                 )
             ],
         },
     }
+
+
+def catalog_arns() -> list[dict]:
+    prefix = "arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:"
+    return [
+        sub(prefix + "catalog"),
+        sub(f"{prefix}database/{catalog.DATABASE}"),
+        sub(f"{prefix}table/{catalog.DATABASE}/*"),
+    ]
+
+
+def catalog_resources() -> dict:
+    """The Data Catalog database and tables (catalog.py, as the local bootstrap creates them) and
+    the Athena workgroup ``scripts/query --aws`` runs in (results encrypted, its settings
+    enforced)."""
+    resources: dict = {
+        "CatalogDatabase": {
+            "Type": "AWS::Glue::Database",
+            "Properties": {
+                "CatalogId": {"Ref": "AWS::AccountId"},
+                "DatabaseInput": catalog.database_input(),
+            },
+        }
+    }
+    for table in catalog.TABLES:
+        resources[f"{table.title()}Table"] = {
+            "Type": "AWS::Glue::Table",
+            "Properties": {
+                "CatalogId": {"Ref": "AWS::AccountId"},
+                "DatabaseName": {"Ref": "CatalogDatabase"},
+                "TableInput": catalog.table_input(table, str(SETTINGS["processed_bucket"])),
+            },
+        }
+    resources["AthenaWorkGroup"] = {
+        "Type": "AWS::Athena::WorkGroup",
+        "Properties": {
+            "Name": config.ATHENA_WORKGROUP,
+            "WorkGroupConfiguration": {
+                "EnforceWorkGroupConfiguration": True,
+                "PublishCloudWatchMetricsEnabled": True,
+                "ResultConfiguration": {
+                    "OutputLocation": f"s3://{SETTINGS['processed_bucket']}/"
+                    f"{config.ATHENA_RESULTS_PREFIX}",
+                    "EncryptionConfiguration": {"EncryptionOption": "SSE_S3"},
+                },
+            },
+        },
+    }
+    return resources
 
 
 def lambda_role() -> dict:
@@ -671,6 +726,7 @@ def build() -> dict:
     resources["GlueJobRole"] = glue_role()
     resources["ValidationJob"] = glue_job("validation")
     resources["EtlJob"] = glue_job("etl")
+    resources.update(catalog_resources())
     resources["TriggerDagRole"] = lambda_role()
     resources["TriggerDagFunction"] = {
         "Type": "AWS::Lambda::Function",

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from devstack.core.airflow_api import Airflow
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import package
-from music_streaming import aws, config
+from music_streaming import aws, catalog, config
 
 BUCKET_SETTINGS = (
     "raw_data_bucket",
@@ -86,6 +86,30 @@ def ensure_glue_jobs(glue, settings: dict) -> dict[str, str]:
         if {k: current.get(k) for k in wanted} != wanted:
             glue.update_job(JobName=definition["Name"], JobUpdate=_comparable(definition))
             changes[definition["Name"]] = "updated"
+    return changes
+
+
+def ensure_catalog(glue, settings: dict) -> dict[str, str]:
+    """The Data Catalog database and its tables (catalog.py), created or brought up to date;
+    partitions are the ETL job's."""
+    changes = {}
+    try:
+        glue.create_database(DatabaseInput=catalog.database_input())
+        changes[catalog.DATABASE] = "created"
+    except glue.exceptions.AlreadyExistsException:
+        pass
+    for table in catalog.TABLES:
+        wanted = catalog.table_input(table, str(settings["processed_bucket"]))
+        name = f"{catalog.DATABASE}.{table}"
+        try:
+            current = glue.get_table(DatabaseName=catalog.DATABASE, Name=table)["Table"]
+        except glue.exceptions.EntityNotFoundException:
+            glue.create_table(DatabaseName=catalog.DATABASE, TableInput=wanted)
+            changes[name] = "created"
+            continue
+        if {k: current.get(k) for k in wanted} != wanted:
+            glue.update_table(DatabaseName=catalog.DATABASE, TableInput=wanted)
+            changes[name] = "updated"
     return changes
 
 
@@ -205,6 +229,7 @@ def bootstrap_stack(cfg: StackConfig, settings: dict | None = None) -> dict:
     settings = config.settings(settings)
     report = bootstrap_aws(cfg.client, settings, cfg.mwaa_endpoint)
     report["glue_jobs"] = ensure_glue_jobs(cfg.client("glue"), settings)
+    report["glue_catalog"] = ensure_catalog(cfg.client("glue"), settings)
     report["variables"] = ensure_airflow_variables(
         Airflow(cfg.airflow_url, AIRFLOW_USER, cfg.password_file), settings
     )
@@ -217,7 +242,7 @@ COMPOSE_PARTS = ("aws", "glue", "variables")
 def bootstrap_part(part: str, mwaa_endpoint: str | None) -> dict:
     """One part for the Compose stack, where each runs in its own container, against the
     endpoints its environment names (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_GLUE): ``aws`` (the
-    LocalStack init hook), ``glue`` (job definitions), ``variables`` (the JSON for
+    LocalStack init hook), ``glue`` (job definitions, the Data Catalog), ``variables`` (the JSON for
     ``airflow variables import``)."""
     import boto3
 
@@ -228,5 +253,6 @@ def bootstrap_part(part: str, mwaa_endpoint: str | None) -> dict:
             lambda service: boto3.client(service, region_name=region), settings, mwaa_endpoint
         )
     if part == "glue":
-        return ensure_glue_jobs(boto3.client("glue", region_name=region), settings)
+        glue = boto3.client("glue", region_name=region)
+        return {**ensure_glue_jobs(glue, settings), **ensure_catalog(glue, settings)}
     return airflow_variables(settings)

@@ -1,12 +1,14 @@
-"""A local AWS Glue jobs API: the subset the Amazon provider's GlueJobOperator/GlueJobHook and the
-AWS CLI use (CreateJob, GetJob, GetJobs, UpdateJob, DeleteJob, StartJobRun, GetJobRun, GetJobRuns,
-BatchStopJobRun), on Glue's JSON 1.1 protocol with Glue's error shapes.
+"""A local AWS Glue API: the subset the Amazon provider's GlueJobOperator/GlueJobHook and the AWS
+CLI use (CreateJob, GetJob, GetJobs, UpdateJob, DeleteJob, StartJobRun, GetJobRun, GetJobRuns,
+BatchStopJobRun) and the Data Catalog operations of ``glue_catalog``, on Glue's JSON 1.1
+protocol with Glue's error shapes.
 
 A run downloads the job's ScriptLocation and ``--extra-py-files`` from S3 (the emulator) and runs
 them as Glue does (``glueetl``: spark-submit; ``pythonshell``: python; arguments ``--key value``,
 job defaults merged with run arguments), honours Timeout and MaxConcurrentRuns, and ships stdout
 and stderr to CloudWatch Logs ``/aws-glue/jobs/output`` and ``/aws-glue/jobs/error`` (stream = run
-id) while it runs. Job definitions and runs persist in the state directory.
+id) while it runs. A run's AWS calls go to the emulator, its Glue calls (the catalog) to this
+service. Job definitions, runs and the catalog persist in the state directory.
 
     python -m devstack.services.glue_service --port 4580 --state-dir .stack/glue --endpoint http://127.0.0.1:4566
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import boto3
 
-from devstack.services import glue_exec, http_api
+from devstack.services import glue_catalog, glue_exec, http_api
 from devstack.services.http_api import ApiError
 from music_streaming import aws, config
 
@@ -54,9 +56,11 @@ class GlueJobs:
         endpoint: str,
         region: str = config.DEFAULT_REGION,
         runtime: glue_exec.Runtime | None = None,
+        glue_endpoint: str = "",
     ):
         self.state_dir = state_dir
         self.endpoint, self.region = endpoint, region
+        self.glue_endpoint = glue_endpoint  # this service, for the catalog calls of runs
         self.runtime = runtime or glue_exec.Runtime()
         self.lock = threading.RLock()
         self.processes: dict[str, subprocess.Popen] = {}
@@ -277,6 +281,8 @@ class GlueJobs:
             argv, env = self.runtime.command(
                 job["Command"]["Name"], script, extra, arguments, self.endpoint, self.region
             )
+            if self.glue_endpoint:
+                env["AWS_ENDPOINT_URL_GLUE"] = self.glue_endpoint
             with self.lock:
                 if run_id in self.stop_requested:
                     self._finish(run, "STOPPED")
@@ -418,17 +424,15 @@ class LogShipper:
                 log.exception("could not ship logs of %s", self.stream)
 
 
-def service(jobs: GlueJobs) -> http_api.Service:
+def service(jobs: GlueJobs, catalog: glue_catalog.Catalog) -> http_api.Service:
     """Glue's JSON protocol: the operation in X-Amz-Target, its input as the body."""
 
     def handle(request: http_api.Request) -> dict:
         target = request.header("X-Amz-Target")
         operation = target.split(".", 1)[-1]
-        handler = (
-            getattr(jobs, operation, None)
-            if target.startswith("AWSGlue.") and operation[:1].isupper()
-            else None
-        )
+        handler = None
+        if target.startswith("AWSGlue.") and operation[:1].isupper():
+            handler = getattr(jobs, operation, None) or getattr(catalog, operation, None)
         if handler is None:
             raise ApiError(
                 400,
@@ -440,9 +444,9 @@ def service(jobs: GlueJobs) -> http_api.Service:
     return handle
 
 
-def handler_class(jobs: GlueJobs, guard: http_api.Guard):
+def handler_class(jobs: GlueJobs, catalog: glue_catalog.Catalog, guard: http_api.Guard):
     return http_api.handler_class(
-        service(jobs),
+        service(jobs, catalog),
         lambda: {"status": "healthy", "jobs": len(jobs.jobs)},
         "application/x-amz-json-1.1",
         "InvalidInputException",
@@ -460,13 +464,18 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     jobs = GlueJobs(
-        args.state_dir, args.endpoint, args.region, glue_exec.Runtime.from_env(os.environ)
+        args.state_dir,
+        args.endpoint,
+        args.region,
+        glue_exec.Runtime.from_env(os.environ),
+        glue_endpoint=f"http://127.0.0.1:{args.port}",
     )
     log.info(
         "local Glue API on http://%s:%d (S3 and logs at %s)", args.host, args.port, args.endpoint
     )
     guard = http_api.guard_from(args, "glue", args.region, os.environ)
-    http_api.serve(args.host, args.port, handler_class(jobs, guard))
+    catalog = glue_catalog.Catalog(args.state_dir)
+    http_api.serve(args.host, args.port, handler_class(jobs, catalog, guard))
 
 
 if __name__ == "__main__":

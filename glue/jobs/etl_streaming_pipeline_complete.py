@@ -26,7 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
-from music_streaming import aws, config, datasets, dynamo_items, etl_decisions, kpi_snapshot, layout
+from music_streaming import (
+    aws,
+    catalog,
+    config,
+    datasets,
+    dynamo_items,
+    etl_decisions,
+    kpi_snapshot,
+    layout,
+)
 from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs
 
@@ -149,6 +158,21 @@ def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> tu
         }
         for e in files
     }
+
+
+def register_partitions(args: EtlArgs, s3, table: str, path: str) -> int:
+    """Adds to the Data Catalog the partitions of what the batch wrote under ``path`` (before the
+    files count as PROCESSED, so a crash in between is mended by the rerun); none without a
+    catalog database. The number newly added."""
+    if not args.catalog_database:
+        return 0
+    bucket, _, prefix = path.removeprefix("s3://").partition("/")
+    inputs = [
+        catalog.partition_input(table, bucket, p)
+        for p in catalog.partition_prefixes(table, aws.list_keys(s3, bucket, [prefix]))
+    ]
+    glue = aws.client("glue", args.aws_region)
+    return aws.add_partitions(glue, args.catalog_database, table, inputs)
 
 
 def counted_sources(spark, counted: dict):
@@ -357,6 +381,7 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
             if by_dataset[dataset]:
                 path, per_file = store_reference(spark, args, dataset, by_dataset[dataset])
                 files.update(per_file)
+                register_partitions(args, s3, dataset, path)
                 # the reference index (etl_decisions): the batch path holding these rows
                 mark_processed(
                     by_dataset[dataset],
@@ -380,6 +405,7 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
                 reference[datasets.USERS],
             )
             files.update(per_file)
+            register_partitions(args, s3, datasets.STREAMS, batch_path)
             # the listen-date index (etl_decisions): where this file's rows lie, and on which days
             mark_processed(
                 by_dataset[datasets.STREAMS],

@@ -7,7 +7,7 @@ import base64
 import json
 import logging
 import zlib
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional, Sequence
 
 import boto3
 from botocore.config import Config
@@ -102,6 +102,26 @@ def list_keys(s3, bucket: str, prefixes: Iterable[str]) -> list[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return sorted(keys)
+
+
+def add_partitions(glue, database: str, table: str, inputs: Sequence[dict]) -> int:
+    """Registers catalog partitions (BatchCreatePartition, 100 a call); those already there are
+    kept (a rerun), any other error raises. The number newly added."""
+    added = 0
+    for start in range(0, len(inputs), 100):
+        chunk = list(inputs[start : start + 100])
+        errors = glue.batch_create_partition(
+            DatabaseName=database, TableName=table, PartitionInputList=chunk
+        ).get("Errors", [])
+        failed = [e for e in errors if e["ErrorDetail"]["ErrorCode"] != "AlreadyExistsException"]
+        if failed:
+            detail = failed[0]["ErrorDetail"]
+            raise RuntimeError(
+                f"{database}.{table}: partition {failed[0]['PartitionValues']} not registered: "
+                f"{detail['ErrorCode']}: {detail.get('ErrorMessage', '')}"
+            )
+        added += len(chunk) - len(errors)
+    return added
 
 
 # One CopyObject request copies up to 5 GB; above, a managed multipart copy.

@@ -55,6 +55,12 @@ SCRIPTS_PREFIX = "scripts/"
 PACKAGE_ARCHIVE_NAME = "music_streaming.zip"
 STATE_KEY = "state/processed_streams.json"
 
+# The Glue Data Catalog database of the processed data (tables: catalog.py), and the Athena
+# workgroup that queries it in AWS (results under ATHENA_RESULTS_PREFIX of the processed bucket).
+CATALOG_DATABASE = "music_streaming"
+ATHENA_WORKGROUP = PROJECT
+ATHENA_RESULTS_PREFIX = "athena_results/"
+
 # Glue job definitions (Glue 5.0, as in the designs: G.1X, 2 workers, 60 min, 3 concurrent runs).
 GLUE_VERSION = "5.0"
 PYTHON_SHELL_GLUE_VERSION = "3.0"
@@ -108,6 +114,8 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
     )
     if job_key == "validation":
         arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
+    else:  # the ETL job registers the partitions it writes
+        arguments["--catalog_database"] = CATALOG_DATABASE
     definition = {
         "Name": spec["name"],
         "Role": role_arn,

@@ -114,6 +114,8 @@ class EtlArgs(JobArgs):
     task_type: str = "full_etl"
     archive_bucket: str = ""
     aws_region: str = config.DEFAULT_REGION
+    # Glue Data Catalog database whose tables get the partitions full_etl writes; "" = none.
+    catalog_database: str = ""
 
     def __post_init__(self):
         if self.task_type not in TASK_TYPES:

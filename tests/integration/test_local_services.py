@@ -16,8 +16,8 @@ from botocore.config import Config
 from devstack.core import emulator
 from devstack.core.airflow_api import Airflow
 from devstack.runtime.stack import free_port
-from devstack.services import glue_service, http_api, mwaa_service
-from music_streaming import config
+from devstack.services import glue_catalog, glue_service, http_api, mwaa_service
+from music_streaming import catalog, config
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,9 @@ def serve(handler_class) -> tuple[str, ThreadingHTTPServer]:
 @pytest.fixture
 def glue(endpoint, tmp_path):
     url, server = serve(
-        glue_service.handler_class(glue_service.GlueJobs(tmp_path, endpoint), GUARD("glue"))
+        glue_service.handler_class(
+            glue_service.GlueJobs(tmp_path, endpoint), glue_catalog.Catalog(tmp_path), GUARD("glue")
+        )
     )
     yield boto3.client("glue", endpoint_url=url)
     server.shutdown()
@@ -139,11 +141,51 @@ def test_stop_and_update(glue, script_bucket):
     assert updated["Timeout"] == 5 and "DefaultArguments" not in updated  # replaced, as in Glue
 
 
+def test_catalog_tables_and_partitions_through_boto3(glue, tmp_path):
+    """The pipeline's database and tables as the bootstrap creates them, partitions as the ETL
+    job registers them (a re-registration is an error entry, not a failure), paged reads."""
+    glue.create_database(DatabaseInput=catalog.database_input())
+    with pytest.raises(glue.exceptions.AlreadyExistsException):
+        glue.create_database(DatabaseInput=catalog.database_input())
+    for table in catalog.TABLES:
+        glue.create_table(
+            DatabaseName=catalog.DATABASE, TableInput=catalog.table_input(table, "processed")
+        )
+    tables = glue.get_tables(DatabaseName=catalog.DATABASE)["TableList"]
+    assert [t["Name"] for t in tables] == sorted(catalog.TABLES)
+    streams = glue.get_table(DatabaseName=catalog.DATABASE, Name="streams")["Table"]
+    assert [k["Name"] for k in streams["PartitionKeys"]] == ["date", "batch_id", "genre"]
+    assert streams["StorageDescriptor"]["Location"] == "s3://processed/processed_data/"
+
+    prefixes = [f"processed_data/date=2030-01-01/batch_id=b1/genre=g{i}/" for i in range(3)]
+    inputs = [catalog.partition_input("streams", "processed", p) for p in prefixes]
+    args = {"DatabaseName": catalog.DATABASE, "TableName": "streams"}
+    assert glue.batch_create_partition(**args, PartitionInputList=inputs[:2])["Errors"] == []
+    again = glue.batch_create_partition(**args, PartitionInputList=inputs)["Errors"]
+    assert [e["ErrorDetail"]["ErrorCode"] for e in again] == ["AlreadyExistsException"] * 2
+    pages = glue.get_paginator("get_partitions").paginate(**args, PaginationConfig={"PageSize": 2})
+    partitions = [p for page in pages for p in page["Partitions"]]
+    assert [p["Values"][2] for p in partitions] == ["g0", "g1", "g2"]
+    assert partitions[1]["StorageDescriptor"]["Location"] == "s3://processed/" + prefixes[1]
+    with pytest.raises(glue.exceptions.InvalidInputException, match="3 partition keys"):
+        glue.get_partition(**args, PartitionValues=["2030-01-01"])
+    glue.batch_delete_partition(**args, PartitionsToDelete=[{"Values": inputs[0]["Values"]}])
+    assert len(glue.get_partitions(**args)["Partitions"]) == 2
+
+    # the catalog survives a restart of the service (its state file)
+    assert len(glue_catalog.Catalog(tmp_path).GetPartitions(args)["Partitions"]) == 2
+    glue.delete_table(DatabaseName=catalog.DATABASE, Name="streams")
+    with pytest.raises(glue.exceptions.EntityNotFoundException):
+        glue.get_partitions(**args)
+
+
 def test_restarted_service_stops_the_runs_it_left_behind(endpoint, script_bucket, tmp_path):
     """A run's process lives in its own session; a restarted service must not leave it running
     beside Airflow's retry of the same run."""
     jobs = glue_service.GlueJobs(tmp_path, endpoint)
-    url, server = serve(glue_service.handler_class(jobs, GUARD("glue")))
+    url, server = serve(
+        glue_service.handler_class(jobs, glue_catalog.Catalog(tmp_path), GUARD("glue"))
+    )
     client = boto3.client("glue", endpoint_url=url)
     job(client, script_bucket, "orphan", "slow.py")
     run_id = client.start_job_run(JobName="orphan")["JobRunId"]

@@ -19,7 +19,7 @@ import pytest
 from devstack import cli
 from devstack.core import paths
 from devstack.provision import bootstrap, package
-from music_streaming import config
+from music_streaming import catalog, config
 
 TEMPLATE = json.loads((paths.ROOT / "infra" / "template.json").read_text())
 RESOURCES = TEMPLATE["Resources"]
@@ -93,6 +93,29 @@ def test_glue_jobs_equal_the_local_definitions_and_the_dag_names():
         assert f"'{local['Name']}'" in tasks.var(f"{key}_job_name")
     etl = jobs[str(SETTINGS["etl_job_name"])]
     assert (etl["GlueVersion"], etl["WorkerType"], etl["NumberOfWorkers"]) == ("5.0", "G.1X", 2)
+
+
+def test_catalog_tables_are_the_local_ones_and_the_etl_role_may_register_partitions():
+    tables = of_type("AWS::Glue::Table").values()
+    processed = str(SETTINGS["processed_bucket"])
+    assert {t["TableInput"]["Name"]: t["TableInput"] for t in tables} == {
+        name: catalog.table_input(name, processed) for name in catalog.TABLES
+    }
+    [database] = of_type("AWS::Glue::Database").values()
+    assert database["DatabaseInput"]["Name"] == catalog.DATABASE
+    etl = of_type("AWS::Glue::Job")["EtlJob"]
+    assert etl["DefaultArguments"]["--catalog_database"] == catalog.DATABASE
+    statements = of_type("AWS::IAM::Role")["GlueJobRole"]["Policies"][0]["PolicyDocument"]
+    [register] = [s for s in statements["Statement"] if "glue:BatchCreatePartition" in s["Action"]]
+    assert not any("*" in a for a in register["Action"])  # no glue:* or table deletes
+    assert all(
+        catalog.DATABASE in json.dumps(r) or r["Fn::Sub"].endswith(":catalog")
+        for r in register["Resource"]
+    )
+    [workgroup] = of_type("AWS::Athena::WorkGroup").values()
+    results = workgroup["WorkGroupConfiguration"]["ResultConfiguration"]
+    assert results["OutputLocation"] == f"s3://{processed}/{config.ATHENA_RESULTS_PREFIX}"
+    assert workgroup["Name"] == config.ATHENA_WORKGROUP
 
 
 def test_lambda_and_its_notification_match_the_local_stack():
