@@ -19,6 +19,7 @@ from devstack.tools import (
     demo,
     kpi_query,
     ledger_report,
+    query,
     trace,
 )
 
@@ -89,6 +90,11 @@ COMMANDS: dict[str, Command] = {
         trace.add_arguments,
         trace.run,
     ),
+    "query": (
+        "SQL over the catalog's tables (streams, songs, users): DuckDB locally, Athena with --aws",
+        query.add_arguments,
+        query.run,
+    ),
     "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments, deploy.run),
     "bootstrap": (
         "one bootstrap part, for the Compose stack's containers",
@@ -128,7 +134,7 @@ def parser() -> argparse.ArgumentParser:
 def reads_the_local_stack(args: argparse.Namespace) -> bool:
     """Commands that only read or write the running local stack (the others start it or target
     AWS); they fail at once with a hint instead of a minute of retries and a traceback."""
-    if args.command in ("kpis", "trace"):
+    if args.command in ("kpis", "trace", "query"):
         return not args.aws
     if args.command == "deploy":
         return args.target == "local"

@@ -113,6 +113,7 @@ def etl_args(task_type: str, raw_bucket_template: str) -> dict:
         "archive_bucket": var("archive_bucket"),
         "dynamodb_table_name": var("dynamodb_table_name"),
         "aws_region": var("aws_region"),
+        "catalog_database": var("catalog_database"),
     }
     return {f"--{name}": templates[name] for name in EtlArgs.names()}
 

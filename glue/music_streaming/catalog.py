@@ -4,7 +4,8 @@ template and the ETL job (which registers the partitions it writes). Standard li
 
 Rows keep their source (``source_key``, ``source_version``, ``upload_order``): a correction adds
 the rows of the new version beside the old ones; the KPIs count, of each key, only its newest
-processed upload, as the file ledger records it.
+processed upload, as the file ledger records it. A stream row's genre, names and ``known_*``
+flags are those of the reference it was written with; the KPIs join the current reference.
 """
 
 from __future__ import annotations

@@ -15,6 +15,12 @@ DAILY_DAG_ID = "music_streaming_pipeline"
 LAMBDA_FUNCTION_NAME = "trigger_dag_lambda"
 MWAA_ENVIRONMENT_NAME = "music-streaming-airflow"
 
+# The Glue Data Catalog database of the processed data (tables: catalog.py), and the Athena
+# workgroup that queries it in AWS (results under ATHENA_RESULTS_PREFIX of the processed bucket).
+CATALOG_DATABASE = "music_streaming"
+ATHENA_WORKGROUP = PROJECT
+ATHENA_RESULTS_PREFIX = "athena_results/"
+
 # Airflow Variables of the realtime design, with the defaults the DAGs fall back to.
 VARIABLE_DEFAULTS: dict[str, object] = {
     "dag_owner": "data-engineering-team",
@@ -28,6 +34,8 @@ VARIABLE_DEFAULTS: dict[str, object] = {
     "dynamodb_table_name": f"{PROJECT}-kpis",
     "validation_job_name": "music_streaming_validation",
     "etl_job_name": "music_streaming_etl_complete",
+    # where the ETL job registers the partitions it writes
+    "catalog_database": CATALOG_DATABASE,
     "dag_id": REALTIME_DAG_ID,
     # Fraction of malformed rows a file may hold and still pass validation (bad rows are then
     # dropped by the ETL job and counted). 0 = any bad row fails the file.
@@ -54,12 +62,6 @@ def file_tracker_table(kpi_table: str) -> str:
 SCRIPTS_PREFIX = "scripts/"
 PACKAGE_ARCHIVE_NAME = "music_streaming.zip"
 STATE_KEY = "state/processed_streams.json"
-
-# The Glue Data Catalog database of the processed data (tables: catalog.py), and the Athena
-# workgroup that queries it in AWS (results under ATHENA_RESULTS_PREFIX of the processed bucket).
-CATALOG_DATABASE = "music_streaming"
-ATHENA_WORKGROUP = PROJECT
-ATHENA_RESULTS_PREFIX = "athena_results/"
 
 # Glue job definitions (Glue 5.0, as in the designs: G.1X, 2 workers, 60 min, 3 concurrent runs).
 GLUE_VERSION = "5.0"
@@ -115,7 +117,7 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
     if job_key == "validation":
         arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
     else:  # the ETL job registers the partitions it writes
-        arguments["--catalog_database"] = CATALOG_DATABASE
+        arguments["--catalog_database"] = str(settings["catalog_database"])
     definition = {
         "Name": spec["name"],
         "Role": role_arn,

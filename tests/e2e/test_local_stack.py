@@ -13,7 +13,7 @@ from live_stack import generate
 
 from devstack.core import paths
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
-from music_streaming import config, kpi_snapshot, layout
+from music_streaming import catalog, config, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
 
 pytestmark = pytest.mark.e2e
@@ -116,6 +116,44 @@ def test_trace_joins_a_files_whole_path(live, first_batch):
 
     unknown = live.command("trace", "streams/never_uploaded.csv")
     assert unknown.returncode == 1 and "know nothing of it" in unknown.stdout
+
+
+def test_query_runs_sql_over_the_catalog_tables_the_etl_job_registers(live, first_batch):
+    """Every Parquet file the ETL job wrote lies in a partition it registered, and SQL over the
+    catalog's tables (DuckDB over the stack's S3) counts each day and genre's plays as the KPIs
+    in DynamoDB do (the re-upload of the same events counts once)."""
+    partitions = live.glue_call(
+        "GetPartitions", {"DatabaseName": catalog.DATABASE, "TableName": "streams"}
+    )["Partitions"]
+    registered = {p["StorageDescriptor"]["Location"] for p in partitions}
+    processed = live["processed_bucket"]
+    for key in live.keys("processed_bucket", layout.PROCESSED_DATA_PREFIX):
+        if key.endswith(".parquet"):
+            assert layout.s3_url(processed, catalog.partition_prefix("streams", key)) in registered
+
+    # the genre of each play from the songs table (a stream row keeps the genre of the
+    # reference it was written with; the KPIs join the current one)
+    sql = """
+        WITH song AS (SELECT track_id, min(genre) AS genre FROM songs GROUP BY track_id),
+        plays AS (
+            SELECT DISTINCT user_id, track_id, listen_time, listen_date FROM streams
+            WHERE listen_date BETWEEN '2030-01-01' AND '2030-01-02')
+        SELECT CAST(listen_date AS VARCHAR) AS day, genre, count(*) AS plays
+        FROM plays JOIN song USING (track_id) GROUP BY ALL"""
+    result = live.command("query", "--format", "json", "--max-rows", "100000", sql)
+    assert result.returncode == 0, result.stderr
+    plays = {(r["day"], r["genre"]): r["plays"] for r in map(json.loads, result.stdout.splitlines())}
+    kpis = {
+        (i["date"], i["genre"]): int(i["listen_count"])
+        for i in live.kpi_items(days("2030-01-01"))
+        if i["sk"] == "METRIC#DAILY"
+    }
+    assert plays and plays == kpis
+
+    tables = live.command("query", "--tables")
+    assert tables.returncode == 0 and f"{catalog.DATABASE}.songs  (" in tables.stdout
+    bad = live.command("query", "SELECT * FROM no_such_table")
+    assert bad.returncode == 1 and "no_such_table" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_aws_cli_reaches_every_service_after_stack_env(live):
