@@ -20,6 +20,7 @@ from devstack.tools import (
     kpi_query,
     ledger_report,
     query,
+    spark_ui,
     trace,
 )
 
@@ -95,6 +96,11 @@ COMMANDS: dict[str, Command] = {
         query.add_arguments,
         query.run,
     ),
+    "spark-ui": (
+        "a Spark history server over the ETL runs' event logs (each run under its Glue run id)",
+        spark_ui.add_arguments,
+        spark_ui.run,
+    ),
     "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments, deploy.run),
     "bootstrap": (
         "one bootstrap part, for the Compose stack's containers",
@@ -138,7 +144,7 @@ def reads_the_local_stack(args: argparse.Namespace) -> bool:
         return not args.aws
     if args.command == "deploy":
         return args.target == "local"
-    return args.command == "seed"
+    return args.command in ("seed", "spark-ui")
 
 
 def main(argv: list[str] | None = None) -> int:

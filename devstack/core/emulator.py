@@ -11,6 +11,29 @@ LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local"
 STATE_SUBDIRS = ("tmp", "state", "s3")
 
+# How Spark (jobs, the history server) reaches the emulator's S3, with s3:// paths as in Glue.
+S3A_STATIC = {
+    "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
+    "spark.hadoop.fs.s3a.path.style.access": "true",
+    "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+    "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+    "spark.hadoop.fs.s3a.change.detection.mode": "none",
+    "spark.hadoop.fs.s3a.fast.upload": "true",
+    "spark.hadoop.fs.s3a.committer.magic.enabled": "false",
+    # Hadoop 3.4 (Glue 5) keeps directory markers; 3.3 deletes them on every write.
+    "spark.hadoop.fs.s3a.directory.marker.retention": "keep",
+}
+
+
+def s3a_settings(endpoint: str) -> dict[str, str]:
+    """Spark's S3A settings (``spark.hadoop.*``) for the emulator at ``endpoint``."""
+    return {
+        **S3A_STATIC,
+        "spark.hadoop.fs.s3a.endpoint": endpoint,
+        "spark.hadoop.fs.s3a.access.key": LOCAL_ACCESS_KEY,
+        "spark.hadoop.fs.s3a.secret.key": LOCAL_SECRET_KEY,
+    }
+
 
 def aws_env(endpoint: str, region: str) -> dict[str, str]:
     """Environment that points boto3, the AWS CLI and Spark jobs at a local endpoint."""

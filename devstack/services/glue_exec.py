@@ -12,18 +12,6 @@ from typing import Mapping
 from devstack.core import emulator, paths
 from music_streaming import config
 
-S3A_STATIC = {
-    "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-    "spark.hadoop.fs.s3a.path.style.access": "true",
-    "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
-    "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-    "spark.hadoop.fs.s3a.change.detection.mode": "none",
-    "spark.hadoop.fs.s3a.fast.upload": "true",
-    "spark.hadoop.fs.s3a.committer.magic.enabled": "false",
-    # Hadoop 3.4 (Glue 5) keeps directory markers; 3.3 deletes them on every write.
-    "spark.hadoop.fs.s3a.directory.marker.retention": "keep",
-}
-
 
 @dataclass(frozen=True)
 class Runtime:
@@ -63,11 +51,8 @@ class Runtime:
 
     def spark_conf(self, endpoint: str) -> dict[str, str]:
         return {
-            **S3A_STATIC,
+            **emulator.s3a_settings(endpoint),
             **config.SPARK_CONF,
-            "spark.hadoop.fs.s3a.endpoint": endpoint,
-            "spark.hadoop.fs.s3a.access.key": emulator.LOCAL_ACCESS_KEY,
-            "spark.hadoop.fs.s3a.secret.key": emulator.LOCAL_SECRET_KEY,
             "spark.ui.enabled": "false",
             "spark.driver.memory": self.driver_memory,
             "spark.driver.extraJavaOptions": self.driver_java_options,
@@ -81,8 +66,11 @@ class Runtime:
         arguments: Mapping[str, str],
         endpoint: str,
         region: str,
+        run_name: str | None = None,
+        extra_conf: Mapping[str, str] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
-        """(argv, environment) for one job run."""
+        """(argv, environment) for one job run; a Spark run is named ``run_name`` (the Glue run
+        id, as the Spark UI lists it) and gets ``extra_conf`` (e.g. event logs)."""
         env = {
             **os.environ,
             **emulator.aws_env(endpoint, region),
@@ -97,12 +85,14 @@ class Runtime:
         if job_type != "glueetl":
             raise ValueError(f"unsupported job type {job_type!r}")
         argv = [self.spark_submit, "--master", "local[2]"]
+        if run_name:
+            argv += ["--name", run_name]
         jars = self.hadoop_jars()
         if jars:
             argv += ["--jars", ",".join(str(j) for j in jars)]
         if extra_py_files:
             argv += ["--py-files", ",".join(str(p) for p in extra_py_files)]
-        for key, value in self.spark_conf(endpoint).items():
+        for key, value in {**self.spark_conf(endpoint), **(extra_conf or {})}.items():
             argv += ["--conf", f"{key}={value}"]
         return [*argv, str(script), *job_arguments(arguments)], env
 

@@ -46,6 +46,8 @@ GLUE_ONLY_ARGUMENTS = (
     "--TempDir",
     "--enable-metrics",
     "--enable-glue-datacatalog",
+    "--enable-spark-ui",
+    "--spark-event-logs-path",
 )
 
 
@@ -270,6 +272,7 @@ class GlueJobs:
             s3 = boto3.client("s3", endpoint_url=self.endpoint, config=aws.retrying())
             script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
             arguments = dict(run["Arguments"])
+            event_logs = spark_ui_conf(s3, arguments) if job["Command"]["Name"] == "glueetl" else {}
             extra = [
                 self._download(s3, u, run_dir)
                 for u in filter(None, arguments.get("--extra-py-files", "").split(","))
@@ -279,7 +282,14 @@ class GlueJobs:
             arguments.setdefault("--JOB_NAME", name)
             arguments.update({"--JOB_ID": f"j_{name}", "--JOB_RUN_ID": run_id})
             argv, env = self.runtime.command(
-                job["Command"]["Name"], script, extra, arguments, self.endpoint, self.region
+                job["Command"]["Name"],
+                script,
+                extra,
+                arguments,
+                self.endpoint,
+                self.region,
+                run_name=run_id,
+                extra_conf=event_logs,
             )
             if self.glue_endpoint:
                 env["AWS_ENDPOINT_URL_GLUE"] = self.glue_endpoint
@@ -338,6 +348,28 @@ class GlueJobs:
             with self.lock:
                 self._save()
             shipper.ship()
+
+
+def spark_ui_conf(s3, arguments: dict) -> dict[str, str]:
+    """Glue's ``--enable-spark-ui`` / ``--spark-event-logs-path`` as Spark's event log settings
+    (``scripts/spark-ui`` serves them). The prefix gets a directory marker: Spark refuses to log
+    into a directory that does not exist."""
+    if arguments.get("--enable-spark-ui", "false").lower() != "true":
+        return {}
+    path = arguments.get("--spark-event-logs-path", "")
+    bucket, _, prefix = path.removeprefix("s3://").partition("/")
+    if not path.startswith("s3://") or not bucket:
+        raise ValueError(
+            f"--enable-spark-ui needs --spark-event-logs-path s3://bucket/prefix/, not {path!r}"
+        )
+    prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
+    if prefix and not aws.prefix_exists(s3, bucket, prefix):
+        s3.put_object(Bucket=bucket, Key=prefix, Body=b"")
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"s3://{bucket}/{prefix}",
+        "spark.eventLog.compress": "true",  # a 50k-stream run logs ~5 MB, ~0.5 MB compressed
+    }
 
 
 def stop_process_group(group: int | None, grace_seconds: float = 10) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import urllib.parse
 from datetime import datetime
 from typing import Callable, Iterable
 
@@ -19,6 +20,7 @@ from boto3.dynamodb.conditions import Attr
 
 from devstack.core import airflow_api
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
+from devstack.tools import spark_ui
 from devstack.tools.kpi_query import plain
 from music_streaming import aws, config, dynamo_items, layout
 from music_streaming import ledger as file_ledger
@@ -165,9 +167,36 @@ class Sources:
                         "error": run.get("ErrorMessage"),
                         "log_stream": f"{run.get('LogGroupName', '/aws-glue/jobs')}/output/"
                         f"{run['Id']}",
+                        "spark_ui": self.spark_ui(job, run["Id"])
+                        if arguments.get("--enable-spark-ui") == "true"
+                        and arguments.get("--task_type") == "full_etl"
+                        else None,
                     }
                 )
         return sorted(runs, key=lambda r: r["start"] or "")
+
+    @functools.cached_property
+    def spark_ui_apps(self) -> dict[str, str]:
+        """Glue run id -> Spark application id, of the local history server if it runs."""
+        try:
+            apps = spark_ui.applications(f"http://127.0.0.1:{spark_ui.DEFAULT_PORT}", timeout=2)
+        except (OSError, ValueError):
+            return {}
+        return {a["name"]: a["id"] for a in apps}
+
+    def spark_ui(self, job: str, run_id: str) -> str:
+        """Where a Spark run's UI is: Glue's console in AWS; locally the history server's page
+        of the run, or how to start it."""
+        if self.cfg is None:
+            region = self.settings["aws_region"]
+            return (
+                f"https://console.aws.amazon.com/gluestudio/home?region={region}"
+                f"#/job/{urllib.parse.quote(job)}/run/{run_id}"
+            )
+        app = self.spark_ui_apps.get(run_id)
+        if app is None:
+            return "scripts/spark-ui (not running, or the run not yet listed)"
+        return f"http://127.0.0.1:{spark_ui.DEFAULT_PORT}/history/{app}/jobs/"
 
     def json_object(self, bucket_setting: str, key: str) -> dict | None:
         s3 = self.client("s3")
@@ -341,6 +370,8 @@ def _batch_lines(b: dict) -> Iterable[str]:
         yield f"batch {b['batch_id']}: no DAG run found (or not read: --aws)"
     for g in b["glue_runs"]:
         detail = f"{g['id']} {g['state']} {g['seconds']} s, log {g['log_stream']}"
+        if g["spark_ui"]:
+            detail += f", Spark UI {g['spark_ui']}"
         steps.append(
             (
                 g["start"] or "",

@@ -57,7 +57,8 @@ def start_spark(args: EtlArgs):
         spark = glue_context.spark_session
     except Exception as exc:  # noqa: BLE001 - plain Spark outside Glue
         log.info("running without GlueContext (%s)", type(exc).__name__)
-        spark, job = SparkSession.builder.appName(args.JOB_NAME).getOrCreate(), None
+        # named from outside, as Glue names its runs (the local Glue API: the run id)
+        spark, job = SparkSession.builder.getOrCreate(), None
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in config.SPARK_CONF.items():
         if key.startswith("spark.hadoop."):

@@ -62,6 +62,8 @@ def file_tracker_table(kpi_table: str) -> str:
 SCRIPTS_PREFIX = "scripts/"
 PACKAGE_ARCHIVE_NAME = "music_streaming.zip"
 STATE_KEY = "state/processed_streams.json"
+# The ETL job's Spark event logs (Glue's --spark-event-logs-path), in the processed bucket.
+SPARK_EVENT_LOGS_PREFIX = "spark_event_logs/"
 
 # Glue job definitions (Glue 5.0, as in the designs: G.1X, 2 workers, 60 min, 3 concurrent runs).
 GLUE_VERSION = "5.0"
@@ -93,6 +95,10 @@ def script_url(settings: dict, job_key: str) -> str:
     return f"s3://{settings['scripts_bucket']}/{SCRIPTS_PREFIX}{GLUE_JOBS[job_key]['script']}"
 
 
+def spark_event_logs_url(settings: dict) -> str:
+    return f"s3://{settings['processed_bucket']}/{SPARK_EVENT_LOGS_PREFIX}"
+
+
 def package_url(settings: dict) -> str:
     return f"s3://{settings['scripts_bucket']}/{SCRIPTS_PREFIX}{PACKAGE_ARCHIVE_NAME}"
 
@@ -116,8 +122,10 @@ def glue_job_definition(job_key: str, settings: dict, role_arn: str) -> dict:
     )
     if job_key == "validation":
         arguments["--quarantine_bucket"] = str(settings["quarantine_bucket"])
-    else:  # the ETL job registers the partitions it writes
+    else:  # the ETL job registers the partitions it writes; its Spark UI as in Glue's console
         arguments["--catalog_database"] = str(settings["catalog_database"])
+        arguments["--enable-spark-ui"] = "true"
+        arguments["--spark-event-logs-path"] = spark_event_logs_url(settings)
     definition = {
         "Name": spec["name"],
         "Role": role_arn,

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from live_stack import generate
 
 from devstack.core import paths
+from devstack.runtime.stack import free_port
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from music_streaming import catalog, config, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
@@ -142,7 +146,9 @@ def test_query_runs_sql_over_the_catalog_tables_the_etl_job_registers(live, firs
         FROM plays JOIN song USING (track_id) GROUP BY ALL"""
     result = live.command("query", "--format", "json", "--max-rows", "100000", sql)
     assert result.returncode == 0, result.stderr
-    plays = {(r["day"], r["genre"]): r["plays"] for r in map(json.loads, result.stdout.splitlines())}
+    plays = {
+        (r["day"], r["genre"]): r["plays"] for r in map(json.loads, result.stdout.splitlines())
+    }
     kpis = {
         (i["date"], i["genre"]): int(i["listen_count"])
         for i in live.kpi_items(days("2030-01-01"))
@@ -154,6 +160,40 @@ def test_query_runs_sql_over_the_catalog_tables_the_etl_job_registers(live, firs
     assert tables.returncode == 0 and f"{catalog.DATABASE}.songs  (" in tables.stdout
     bad = live.command("query", "SELECT * FROM no_such_table")
     assert bad.returncode == 1 and "no_such_table" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_spark_ui_lists_each_etl_run_under_its_glue_run_id(live, first_batch):
+    """The local Glue API honours --enable-spark-ui / --spark-event-logs-path; scripts/spark-ui
+    serves the event logs on loopback, each run under its Glue run id, with its Spark jobs."""
+    runs = live.glue_call("GetJobRuns", {"JobName": live["etl_job_name"]})["JobRuns"]
+    full_etl = {r["Id"] for r in runs if r["Arguments"].get("--task_type") == "full_etl"}
+    assert full_etl and all(r["Arguments"]["--enable-spark-ui"] == "true" for r in runs)
+    port = free_port()
+    server = subprocess.Popen(
+        [str(paths.ROOT / "scripts" / "spark-ui"), "--port", str(port)],
+        env={**os.environ, **live.cfg.to_env()},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout.readline().startswith(f"Spark UI at http://127.0.0.1:{port} ")
+        url = f"http://127.0.0.1:{port}/api/v1/applications"
+        deadline = time.monotonic() + 60
+        while True:  # the server lists logs as it parses them
+            apps = {a["name"]: a for a in json.load(urllib.request.urlopen(url, timeout=10))}
+            if full_etl <= set(apps) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert full_etl <= set(apps)
+        app = apps[sorted(full_etl)[0]]
+        assert app["attempts"][0]["completed"]
+        jobs = json.load(urllib.request.urlopen(f"{url}/{app['id']}/jobs", timeout=10))
+        assert jobs and {j["status"] for j in jobs} == {"SUCCEEDED"}
+    finally:
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+    with pytest.raises(OSError):  # the history server went with the command
+        socket.create_connection(("127.0.0.1", port), timeout=2)
 
 
 def test_the_aws_cli_reaches_every_service_after_stack_env(live):

@@ -99,6 +99,17 @@ def test_a_timeline_shows_each_step_with_its_duration_and_the_glue_run_under_its
                 "log_stream": "/aws-glue/jobs/output/jr_1",
                 "error": None,
                 "start": "2024-06-01T12:00:04.000+00:00",
+                "spark_ui": None,
+            },
+            {
+                "task_type": "full_etl",
+                "id": "jr_2",
+                "state": "SUCCEEDED",
+                "seconds": 9,
+                "log_stream": "/aws-glue/jobs/output/jr_2",
+                "error": None,
+                "start": "2024-06-01T12:00:06.000+00:00",
+                "spark_ui": "http://127.0.0.1:18080/history/local-1/jobs/",
             },
         ],
         "etl": None,
@@ -117,4 +128,6 @@ def test_a_timeline_shows_each_step_with_its_duration_and_the_glue_run_under_its
     assert "validate" in lines[run_line + 1] and "(try 2)" in lines[run_line + 1]
     assert "Glue validation" in lines[run_line + 2] and "jr_1 SUCCEEDED" in lines[run_line + 2]
     assert "end" in lines[run_line + 3]
-    assert not any("etl" in line for line in lines[run_line:])  # skipped tasks are left out
+    assert lines[run_line + 4].endswith(", Spark UI http://127.0.0.1:18080/history/local-1/jobs/")
+    assert "Spark UI" not in lines[run_line + 2]  # a Python shell run has none
+    assert not any("skipped" in line for line in lines[run_line:])  # skipped tasks are left out

@@ -1,0 +1,60 @@
+"""How the local Glue API turns a run into a command: Glue's Spark UI arguments as Spark's event
+log settings, the run named by its id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devstack.services import glue_exec, glue_service
+
+
+class FakeS3:
+    def __init__(self, keys=()):
+        self.keys, self.put = set(keys), []
+
+    def list_objects_v2(self, Bucket, Prefix, MaxKeys):
+        return {"KeyCount": sum(k.startswith(Prefix) for k in self.keys)}
+
+    def put_object(self, Bucket, Key, Body):
+        self.put.append((Bucket, Key))
+        self.keys.add(Key)
+
+
+def test_the_spark_ui_arguments_become_event_logs_in_a_directory_that_exists():
+    s3 = FakeS3()
+    arguments = {"--enable-spark-ui": "true", "--spark-event-logs-path": "s3://b/logs"}
+    conf = glue_service.spark_ui_conf(s3, arguments)
+    assert conf["spark.eventLog.enabled"] == "true"
+    assert conf["spark.eventLog.dir"] == "s3://b/logs/"
+    assert s3.put == [("b", "logs/")]  # Spark refuses a missing directory
+    glue_service.spark_ui_conf(s3, arguments)
+    assert len(s3.put) == 1
+    assert glue_service.spark_ui_conf(s3, {"--enable-spark-ui": "false"}) == {}
+    assert glue_service.spark_ui_conf(s3, {}) == {}
+
+
+@pytest.mark.parametrize("path", ["", "logs/", "s3://"])
+def test_the_spark_ui_needs_an_s3_log_path(path):
+    arguments = {"--enable-spark-ui": "true", "--spark-event-logs-path": path}
+    with pytest.raises(ValueError, match="--spark-event-logs-path s3://bucket/prefix/"):
+        glue_service.spark_ui_conf(FakeS3(), arguments)
+
+
+def test_a_spark_run_is_named_by_its_run_id_and_gets_the_extra_conf(tmp_path):
+    runtime = glue_exec.Runtime(jars_dir="")
+    argv, _env = runtime.command(
+        "glueetl",
+        Path("job.py"),
+        [],
+        {"--batch_id": "b"},
+        "http://127.0.0.1:1",
+        "us-east-1",
+        run_name="jr_1",
+        extra_conf={"spark.eventLog.enabled": "true"},
+    )
+    assert argv[argv.index("--name") + 1] == "jr_1"
+    assert "spark.eventLog.enabled=true" in argv
+    assert argv[-3:] == ["job.py", "--batch_id", "b"]
+    assert "--enable-spark-ui" in glue_service.GLUE_ONLY_ARGUMENTS  # not passed to the script
