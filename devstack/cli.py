@@ -20,7 +20,9 @@ from devstack.tools import (
     kpi_query,
     ledger_report,
     query,
+    rebuild_kpis,
     spark_ui,
+    stack_state,
     trace,
 )
 
@@ -101,6 +103,22 @@ COMMANDS: dict[str, Command] = {
         spark_ui.add_arguments,
         spark_ui.run,
     ),
+    "reset": (
+        "clear the stack's data and runs (files, KPIs, ledger, DAG and Glue runs, partitions); "
+        "keep the definitions",
+        stack_state.add_reset_arguments,
+        stack_state.run_reset,
+    ),
+    "snapshot": (
+        "save, load or list the stack's whole state (S3, DynamoDB, Airflow, Glue) by name",
+        stack_state.add_snapshot_arguments,
+        stack_state.run_snapshot,
+    ),
+    "rebuild-kpis": (
+        "rebuild the KPI table in DynamoDB from the KPI snapshots in S3",
+        rebuild_kpis.add_arguments,
+        rebuild_kpis.run,
+    ),
     "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments, deploy.run),
     "bootstrap": (
         "one bootstrap part, for the Compose stack's containers",
@@ -140,11 +158,13 @@ def parser() -> argparse.ArgumentParser:
 def reads_the_local_stack(args: argparse.Namespace) -> bool:
     """Commands that only read or write the running local stack (the others start it or target
     AWS); they fail at once with a hint instead of a minute of retries and a traceback."""
-    if args.command in ("kpis", "trace", "query"):
+    if args.command in ("kpis", "trace", "query", "rebuild-kpis"):
         return not args.aws
     if args.command == "deploy":
         return args.target == "local"
-    return args.command in ("seed", "spark-ui")
+    if args.command == "snapshot":  # saving or loading works on a stopped stack too
+        return False
+    return args.command in ("seed", "spark-ui", "reset")
 
 
 def main(argv: list[str] | None = None) -> int:

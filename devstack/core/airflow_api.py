@@ -129,10 +129,14 @@ def wait_for_batches(
     return [wait_for_run(airflow, dag_id, b, timeout) for b in batch_ids]
 
 
+def run_path(dag_id: str, run_id: str) -> str:
+    """The API path of one DAG run (run ids may hold characters a path must quote)."""
+    return f"/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}"
+
+
 def dag_run(airflow: Airflow, dag_id: str, run_id: str) -> tuple[int, dict]:
-    """(status, run) of one DAG run by id (run ids may hold characters a path must quote)."""
-    quoted = urllib.parse.quote(run_id, safe="")
-    return airflow.call("GET", f"/dags/{dag_id}/dagRuns/{quoted}", None, None)
+    """(status, run) of one DAG run by id."""
+    return airflow.call("GET", run_path(dag_id, run_id), None, None)
 
 
 def wait_for_run(airflow: Airflow, dag_id: str, run_id: str, timeout: float = 600) -> dict:

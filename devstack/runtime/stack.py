@@ -330,26 +330,35 @@ def up(cfg: StackConfig) -> dict[str, float]:
 
 
 def down(cfg: StackConfig) -> None:
-    for component in reversed(components(cfg)):
-        stop(component, cfg)
+    """Stops the services together, then the emulator they write to (it saves its state when
+    it stops): waiting for each in turn took ~21 s, mostly Airflow's graceful shutdowns."""
+    parts = list(reversed(components(cfg)))
+    stop([c for c in parts if c.name != "ministack"], cfg)
+    stop([c for c in parts if c.name == "ministack"], cfg)
 
 
-def stop(component: Component, cfg: StackConfig) -> None:
-    """SIGTERM to the component's process group, SIGKILL after 20 s."""
-    pid = pid_of(component, cfg)
-    if pid is None:
-        return
-    say(f"{component.name}: stopping (pid {pid})")
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except OSError:
-        pass
-    deadline = time.monotonic() + 20
-    while pid_of(component, cfg) is not None and time.monotonic() < deadline:
+def stop(parts: list[Component], cfg: StackConfig, grace_seconds: float = 20) -> None:
+    """SIGTERM to each component's process group, SIGKILL to those left after the grace time."""
+    running = {}
+    for component in parts:
+        pid = pid_of(component, cfg)
+        if pid is None:
+            continue
+        say(f"{component.name}: stopping (pid {pid})")
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except OSError:
+            pass
+        running[component.name] = (component, pid)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline and any(
+        pid_of(c, cfg) is not None for c, _ in running.values()
+    ):
         time.sleep(0.2)
-    if pid_of(component, cfg) is not None:
-        os.killpg(pid, signal.SIGKILL)
-    component.pid_file(cfg).unlink(missing_ok=True)
+    for component, pid in running.values():
+        if pid_of(component, cfg) is not None:
+            os.killpg(pid, signal.SIGKILL)
+        component.pid_file(cfg).unlink(missing_ok=True)
 
 
 def status(cfg: StackConfig) -> list[dict]:

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import threading
@@ -247,6 +248,25 @@ class GlueJobs:
         with self.lock:
             self.fail_next[req["JobName"]] = int(req.get("Count", 1))
         return {}
+
+    def DeleteJobRuns(self, req: dict) -> dict:
+        """Not a Glue API: forgets a job's finished runs and their output (``scripts/reset``);
+        refused while one is active."""
+        with self.lock:
+            self._job(req["JobName"])
+            runs = self.runs.get(req["JobName"], {})
+            active = sorted(i for i, r in runs.items() if r["JobRunState"] in ACTIVE)
+            if active:
+                raise ApiError(
+                    400,
+                    "ConcurrentModificationException",
+                    f"{req['JobName']} has active runs: {', '.join(active)}",
+                )
+            self.runs[req["JobName"]] = {}
+            self._save()
+        for run_id in runs:
+            shutil.rmtree(self.state_dir / "runs" / run_id, ignore_errors=True)
+        return {"Deleted": len(runs)}
 
     # ------------------------------------------------------------------------ execution
     def _download(self, s3, url: str, target_dir: Path) -> Path:

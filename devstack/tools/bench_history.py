@@ -180,7 +180,7 @@ def run(args: argparse.Namespace, base: StackConfig) -> int:
                 )
         finally:
             for name in reversed(COMPONENTS):
-                stack.stop(stack.component(cfg, name), cfg)
+                stack.stop([stack.component(cfg, name)], cfg)
     # Day 1 also loads the reference: besides last/first, the medians of the last 3 batches
     # against batches 2-4 (stream-only days both) say the same without one noisy run's luck.
     first, last = curve[1:4] or curve[:1], curve[-3:]

@@ -15,7 +15,7 @@ A retry of the same snapshot (same version) simply completes it.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Mapping, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
@@ -50,6 +50,20 @@ def stale_keys(
         and dynamo_items.item_key(i) not in keep
         and int(i.get(VERSION, 0)) < version
     )
+
+
+def newest_per_day(snapshots: Iterable[Mapping]) -> Dict[str, Mapping]:
+    """Of stored snapshots (``kpis.json`` documents: ``snapshot_version``, ``touched_days``),
+    the newest that covers each day: what the day's items in DynamoDB are made from (so the
+    table can be rebuilt from S3). Equal versions: the later batch id, so a choice is stable."""
+    newest: Dict[str, Mapping] = {}
+    for snapshot in snapshots:
+        rank = (int(snapshot[VERSION]), snapshot.get("batch_id", ""))
+        for day in snapshot["touched_days"]:
+            held = newest.get(day)
+            if held is None or rank > (int(held[VERSION]), held.get("batch_id", "")):
+                newest[day] = snapshot
+    return newest
 
 
 def _low_level(item: Mapping) -> dict:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
-from devstack.core import airflow_api, emulator, paths
+from devstack.core import airflow_api, local_glue, paths
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from music_streaming import config
 from music_streaming import ledger as file_ledger
@@ -37,14 +31,15 @@ class LiveStack:
             self.dynamodb.Table(config.file_tracker_table(self["dynamodb_table_name"]))
         )
 
-    def command(self, *argv: str) -> subprocess.CompletedProcess:
+    def command(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
         """A ``scripts/`` command against this stack, as a user runs it (output captured)."""
         return subprocess.run(
             [str(paths.ROOT / "scripts" / argv[0]), *argv[1:]],
             env={**os.environ, **self.cfg.to_env()},
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
 
     def upload(self, key: str, path: Path, **transfer) -> str:
@@ -91,6 +86,14 @@ class LiveStack:
             )
         }
 
+    def runs(self) -> list[dict]:
+        """Every DAG run of both DAGs."""
+        return [
+            run
+            for dag_id in (config.REALTIME_DAG_ID, config.DAILY_DAG_ID)
+            for run in airflow_api.dag_runs(self.airflow, dag_id, limit=1000)
+        ]
+
     def keys(self, bucket_setting: str, prefix: str = "") -> list[str]:
         from music_streaming import aws
 
@@ -105,23 +108,7 @@ class LiveStack:
     def glue_call(self, operation: str, body: dict) -> dict:
         """The local Glue API as raw JSON (its extras, e.g. a run's ProcessGroup, which boto3
         drops as unknown to Glue's shapes)."""
-        signed = AWSRequest(
-            method="POST",
-            url=self.cfg.glue_endpoint,
-            data=json.dumps(body).encode(),
-            headers={
-                "X-Amz-Target": f"AWSGlue.{operation}",
-                "Content-Type": "application/x-amz-json-1.1",
-            },
-        )
-        # Signed as any SDK signs: the local API refuses unsigned calls.
-        credentials = Credentials(emulator.LOCAL_ACCESS_KEY, emulator.LOCAL_SECRET_KEY)
-        SigV4Auth(credentials, "glue", self.cfg.region).add_auth(signed)
-        request = urllib.request.Request(
-            signed.url, data=signed.body, headers=dict(signed.headers.items()), method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=10) as reply:
-            return json.loads(reply.read() or b"{}")
+        return local_glue.call(self.cfg.glue_endpoint, self.cfg.region, operation, body)
 
     def fail_next_glue_runs(self, job_name: str, count: int = 1) -> None:
         """The local Glue API's failure injection (not an AWS operation)."""

@@ -16,8 +16,9 @@ from live_stack import generate
 
 from devstack.core import paths
 from devstack.runtime.stack import free_port
+from devstack.tools import stack_state
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
-from music_streaming import catalog, config, kpi_snapshot, layout
+from music_streaming import aws, catalog, config, kpi_snapshot, layout
 from music_streaming import ledger as file_ledger
 
 pytestmark = pytest.mark.e2e
@@ -307,3 +308,104 @@ def test_invoke_rest_api_acts_with_the_user_role_not_admin(live):
     with pytest.raises(mwaa.exceptions.RestApiClientException) as refused:
         mwaa.invoke_rest_api(Name=name, Path="/connections", Method="GET")
     assert refused.value.response["RestApiStatusCode"] == 403
+
+
+# The stack's state as a whole. These run last in the module: the reset clears every test's data.
+def table_items(live, table_name: str) -> list[dict]:
+    items = aws.all_items(live.dynamodb.Table(table_name).scan)
+    return sorted(items, key=lambda i: json.dumps(i, sort_keys=True, default=str))
+
+
+def test_rebuild_kpis_restores_a_lost_kpi_table_from_s3(live):
+    table = live["dynamodb_table_name"]
+    before = table_items(live, table)
+    assert any(i["sk"] == kpi_snapshot.SNAPSHOT_SK for i in before)
+    stack_state.empty_table(live.dynamodb, table)  # as an emulator crash can lose it
+    rebuilt = live.command("rebuild-kpis")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert table_items(live, table) == before
+
+    day = "2030-01-01"
+    doomed = [i for i in before if i.get("date") == day]
+    with live.dynamodb.Table(table).batch_writer() as batch:
+        for item in doomed:
+            batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+    one_day = live.command("rebuild-kpis", "--date", day)
+    assert one_day.returncode == 0 and one_day.stdout.startswith(f"{day}  written")
+    assert table_items(live, table) == before
+    missing = live.command("rebuild-kpis", "--date", "1999-01-01")
+    assert missing.returncode == 1 and "no KPI snapshot" in missing.stderr
+
+
+def stack_state_now(live) -> dict:
+    """What a snapshot must bring back, from each service's own API."""
+    runs = {
+        job: sorted(r["Id"] for r in live.glue_call("GetJobRuns", {"JobName": job})["JobRuns"])
+        for job in (live["validation_job_name"], live["etl_job_name"])
+    }
+    return {
+        "ledger": table_items(live, config.file_tracker_table(live["dynamodb_table_name"])),
+        "kpis": table_items(live, live["dynamodb_table_name"]),
+        "processed": live.keys("processed_bucket"),
+        "dag runs": sorted(r["dag_run_id"] for r in live.runs()),
+        "glue runs": runs,
+        "partitions": len(
+            live.glue_call(
+                "GetPartitions", {"DatabaseName": catalog.DATABASE, "TableName": "streams"}
+            )["Partitions"]
+        ),
+    }
+
+
+def test_a_snapshot_brings_back_s3_dynamodb_airflow_and_glue_together(live):
+    before = stack_state_now(live)
+    saved = live.command("snapshot", "save", "e2e", timeout=300)
+    assert saved.returncode == 0, saved.stderr
+    assert stack_state_now(live) == before  # saving stops and restarts the stack, nothing else
+
+    # every part changes (a reset empties them all) ...
+    assert live.command("reset", "--yes").returncode == 0
+    changed = stack_state_now(live)
+    assert all(changed[part] != before[part] for part in before)
+    # ... and comes back together
+    loaded = live.command("snapshot", "load", "e2e", timeout=300)
+    assert loaded.returncode == 0, loaded.stderr
+    assert stack_state_now(live) == before
+    listed = live.command("snapshot", "list")
+    assert listed.stdout.startswith("e2e  ")
+    bad = live.command("snapshot", "load", "../etc")
+    assert bad.returncode == 1 and "letters, digits" in bad.stderr
+
+
+def test_reset_clears_data_and_runs_keeps_definitions_and_the_pipeline_runs_again(live, tmp_path):
+    refused = live.command("reset")  # not a terminal, no --yes
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    done = live.command("reset", "--yes")
+    assert done.returncode == 0, done.stderr
+    for setting in stack_state.DATA_BUCKETS:
+        versions = live.s3.list_object_versions(Bucket=live[setting])
+        assert not versions.get("Versions") and not versions.get("DeleteMarkers"), setting
+    emptied = stack_state_now(live)
+    assert emptied == {
+        "ledger": [],
+        "kpis": [],
+        "processed": [],
+        "dag runs": [],
+        "glue runs": {live["validation_job_name"]: [], live["etl_job_name"]: []},
+        "partitions": 0,
+    }
+    jobs = {j["Name"] for j in live.glue_call("GetJobs", {})["Jobs"]}
+    assert {live["validation_job_name"], live["etl_job_name"]} <= jobs
+    tables = live.glue_call("GetTables", {"DatabaseName": catalog.DATABASE})["TableList"]
+    assert {t["Name"] for t in tables} == set(catalog.TABLES)
+
+    data = generate(tmp_path / "r", "2030-06-01", seed=43)
+    keys = [
+        live.upload("songs/r_songs.csv", csvs(data, "songs")[0]),
+        live.upload("users/r_users.csv", csvs(data, "users")[0]),
+        live.upload("streams/r_streams.csv", csvs(data, "streams")[0]),
+    ]
+    runs = live.wait(keys)
+    assert {r["state"] for r in runs} == {"success"}
+    expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
+    assert kpi_items_only(live.kpi_items()) == expected  # only what came after the reset

@@ -24,7 +24,7 @@ def endpoint(tmp_path_factory):
     saved = {k: os.environ.get(k) for k in cfg.aws_env()}
     os.environ.update(cfg.aws_env())
     yield cfg.endpoint
-    local_stack.stop(ministack, cfg)
+    local_stack.stop([ministack], cfg)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
