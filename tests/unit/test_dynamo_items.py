@@ -3,7 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
-from music_streaming import dynamo_items
+from music_streaming import dynamo_items, kpi_snapshot
 
 
 def test_keys_are_deterministic_and_readable():
@@ -85,7 +85,6 @@ def test_ledger_transitions_form_one_path():
 
 
 def test_stale_items_are_only_those_an_older_snapshot_wrote():
-    from music_streaming import kpi_snapshot
 
     existing = [
         {"pk": "A", "sk": "1", "snapshot_version": 5},
@@ -94,3 +93,13 @@ def test_stale_items_are_only_those_an_older_snapshot_wrote():
         {"pk": "DATE#d", "sk": "SNAPSHOT", "snapshot_version": 5},
     ]
     assert kpi_snapshot.stale_keys(existing, [("A", "1")], 7) == [("C", "1")]
+
+
+def test_each_day_is_rebuilt_from_the_newest_snapshot_that_covers_it():
+    old = {"batch_id": "b1", "snapshot_version": 10, "touched_days": ["d1", "d2"]}
+    new = {"batch_id": "b2", "snapshot_version": 20, "touched_days": ["d2", "d3"]}
+    tie = {"batch_id": "b3", "snapshot_version": 20, "touched_days": ["d3"]}
+    newest = kpi_snapshot.newest_per_day([new, tie, old])
+    assert newest == {"d1": old, "d2": new, "d3": tie}  # equal versions: the later batch id
+    assert kpi_snapshot.newest_per_day([tie, new, old]) == newest  # whatever the listing order
+    assert kpi_snapshot.newest_per_day([]) == {}
