@@ -21,6 +21,7 @@ from devstack.tools import (
     ledger_report,
     query,
     rebuild_kpis,
+    report,
     spark_ui,
     stack_state,
     trace,
@@ -119,6 +120,11 @@ COMMANDS: dict[str, Command] = {
         rebuild_kpis.add_arguments,
         rebuild_kpis.run,
     ),
+    "report": (
+        "one self-contained HTML page of the KPIs (with charts) and the file ledger",
+        report.add_arguments,
+        report.run,
+    ),
     "deploy": ("deploy the artifacts to AWS or the local stack", deploy.add_arguments, deploy.run),
     "bootstrap": (
         "one bootstrap part, for the Compose stack's containers",
@@ -158,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
 def reads_the_local_stack(args: argparse.Namespace) -> bool:
     """Commands that only read or write the running local stack (the others start it or target
     AWS); they fail at once with a hint instead of a minute of retries and a traceback."""
-    if args.command in ("kpis", "trace", "query", "rebuild-kpis"):
+    if args.command in ("kpis", "trace", "query", "rebuild-kpis", "report"):
         return not args.aws
     if args.command == "deploy":
         return args.target == "local"

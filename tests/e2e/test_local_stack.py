@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -195,6 +197,100 @@ def test_spark_ui_lists_each_etl_run_under_its_glue_run_id(live, first_batch):
         assert server.wait(timeout=30) == 0
     with pytest.raises(OSError):  # the history server went with the command
         socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's chromium, installed when missing (as root, like the Compose test's engine)."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("no chromium, and no root apt-get to install Debian's package")
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    if subprocess.run(install, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(install, check=True, stdout=subprocess.DEVNULL)
+    return shutil.which("chromium")
+
+
+class RenderedPage(HTMLParser):
+    """Of a DOM after its scripts ran: each element's data-drawn by id, the KPI cells' text."""
+
+    def __init__(self, dom: str):
+        super().__init__()
+        self.drawn, self.cells, self.body, self._cell = {}, {}, {}, None
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "data-drawn" in a:
+            self.drawn[a["id"]] = int(a["data-drawn"])
+        if tag == "body":
+            self.body = a
+        if tag == "td" and "data-kpi" in a:
+            self._cell = (
+                a["data-kpi"],
+                a.get("data-genre") or a.get("data-date"),
+                a.get("data-rank"),
+            )
+
+    def handle_data(self, data):
+        if self._cell:
+            self.cells[self._cell] = int(data.replace(",", ""))
+            self._cell = None
+
+
+def test_report_renders_in_chromium_with_charts_and_the_numbers_of_dynamodb(
+    live, first_batch, chromium, tmp_path
+):
+    page = tmp_path / "report.html"
+    day = "2030-01-01"
+    made = live.command("report", "--out", str(page), "--date", day)
+    assert made.returncode == 0, made.stderr
+    browser = subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert browser.returncode == 0, browser.stderr[-2000:]
+    assert "Uncaught" not in browser.stderr  # the page's script ran without an error
+    rendered = RenderedPage(browser.stdout)
+    assert rendered.body.get("data-charts") == "drawn"
+
+    items = live.kpi_items()
+    genre_daily = [i for i in items if i.get("kpi") == "genre_daily"]
+    top_genres = [i for i in items if i.get("kpi") == "top_genre"]
+    top_songs = [i for i in items if i.get("kpi") == "top_song" and i["date"] == day]
+    quality = [i for i in items if i.get("kpi") == "quality"]
+    assert rendered.drawn["top-genres-charts"] == len(top_genres)  # one bar per ranked genre
+    assert rendered.drawn["trend-chart"] == min(8, len({i["genre"] for i in genre_daily}))
+    assert rendered.drawn["states-chart"] == len(file_ledger.STATES)
+    assert rendered.drawn["quality-chart"] >= len(quality)
+    for item in genre_daily:
+        if item["date"] == day:
+            assert rendered.cells[("listen_count", item["genre"], None)] == item["listen_count"]
+            assert (
+                rendered.cells[("unique_listeners", item["genre"], None)]
+                == (item["unique_listeners"])
+            )
+    for song in top_songs:
+        key = ("play_count", song["genre"], str(song["rank"]))
+        assert rendered.cells[key] == song["play_count"]
+    for q in quality:
+        assert rendered.cells[("streams", q["date"], None)] == q["streams"]
 
 
 def test_the_aws_cli_reaches_every_service_after_stack_env(live):
