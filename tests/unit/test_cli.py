@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from devstack import cli
+from devstack.core import paths
 from devstack.runtime import stack
 
 
@@ -26,6 +27,12 @@ def stack_down(monkeypatch, tmp_path):
         ["seed"],
         ["deploy", "--target", "local"],
         ["trace", "streams/a.csv"],
+        ["query", "SELECT 1"],
+        ["query", "--tables"],
+        ["spark-ui"],
+        ["reset", "--yes"],
+        ["rebuild-kpis"],
+        ["report"],
     ],
 )
 def test_a_command_on_a_stopped_stack_names_the_endpoint_and_the_fix(stack_down, capsys, argv):
@@ -35,7 +42,17 @@ def test_a_command_on_a_stopped_stack_names_the_endpoint_and_the_fix(stack_down,
 
 
 def test_commands_that_start_the_stack_or_target_aws_are_not_refused():
-    for argv in (["up"], ["demo"], ["kpis", "--aws"], ["deploy", "--target", "aws"], ["status"]):
+    for argv in (
+        ["up"],
+        ["demo"],
+        ["kpis", "--aws"],
+        ["deploy", "--target", "aws"],
+        ["status"],
+        ["query", "--aws", "SELECT 1"],
+        ["rebuild-kpis", "--aws"],
+        ["report", "--aws"],
+        ["snapshot", "load", "x"],  # it starts the stack
+    ):
         assert not cli.reads_the_local_stack(cli.parser().parse_args(argv)), argv
 
 
@@ -84,3 +101,10 @@ def test_the_cli_imports_without_rich():
     )
     done = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_command_has_a_readme_row_and_a_script():
+    readme = (paths.ROOT / "README.md").read_text()
+    for name in ("query", "spark-ui", "reset", "snapshot", "rebuild-kpis", "report", "trace"):
+        assert (paths.ROOT / "scripts" / name).is_file(), name
+        assert f"| `scripts/{name}" in readme, name
