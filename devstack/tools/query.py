@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
 
+from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
 from music_streaming import catalog, config
 
@@ -53,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tables", action="store_true", help="list the tables, their columns and partitions"
     )
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    parser.add_argument("--max-rows", type=int, default=100, help="rows shown (default 100)")
+    parser.add_argument(
+        "--max-rows", type=arguments.positive_int, default=100, help="rows shown (default 100)"
+    )
     parser.add_argument("--aws", action="store_true", help="run in Athena (default credentials)")
 
 

@@ -9,6 +9,7 @@ import argparse
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
 from music_streaming import aws, config, dynamo_items, kpi_snapshot, layout
 
@@ -16,7 +17,7 @@ SNAPSHOT_FILE = "kpis.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", help="only this day (YYYY-MM-DD)")
+    parser.add_argument("--date", type=arguments.iso_date, help="only this day (YYYY-MM-DD)")
     parser.add_argument("--aws", action="store_true", help="in AWS (default credentials)")
 
 

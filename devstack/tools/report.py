@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
 from devstack.tools.kpi_query import fetch, plain
 from music_streaming import config, dynamo_items
@@ -24,7 +25,9 @@ TREND_GENRES = 8  # the genres with most plays overall get a line each
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("kpi_report.html"), help="the HTML file")
     parser.add_argument(
-        "--date", help="the day of the per-genre and top-song tables (default: the latest)"
+        "--date",
+        type=arguments.iso_date,
+        help="the day of the per-genre and top-song tables (default: the latest)",
     )
     parser.add_argument("--aws", action="store_true", help="from AWS (default credentials)")
 

@@ -78,9 +78,12 @@ def test_status_of_a_stopped_stack_reports_every_component_down(stack_down, caps
         (["bench-history", "--days", "0"], "0 is not positive"),
         (["bench-kpis", "--sizes", "1000", "-5"], "-5 is not positive"),
         (["bench-history", "--streams-per-day", "many"], "'many' is not a whole number"),
+        (["query", "--max-rows", "0", "SELECT 1"], "0 is not positive"),
+        (["rebuild-kpis", "--date", "2024-13-01"], "'2024-13-01' is not a day as YYYY-MM-DD"),
+        (["report", "--date", "20240601"], "'20240601' is not a day as YYYY-MM-DD"),
     ],
 )
-def test_benchmark_counts_must_be_positive_whole_numbers(capsys, argv, message):
+def test_bad_counts_and_days_are_usage_errors(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         cli.parser().parse_args(argv)
     assert exit_info.value.code == 2
