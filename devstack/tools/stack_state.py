@@ -1,6 +1,6 @@
 """The native stack's state as a whole: ``scripts/reset`` (data and runs cleared, definitions
 kept) and ``scripts/snapshot save|load|list NAME`` (S3, DynamoDB, Airflow's metadata, Glue's runs
-and catalog, copied together while the stack is stopped, so they agree with each other).
+and catalog, copied together while nothing changes them, so they agree with each other).
 
 Both refuse while a DAG run or a Glue run is active: cutting one in half is what they are not for.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -164,39 +165,66 @@ def snapshot_dir(cfg: StackConfig, name: str) -> Path:
     return cfg.home / SNAPSHOTS_DIR / name
 
 
-def _stopped(cfg: StackConfig, settings: dict, what: str) -> bool:
-    """Stops the stack for a copy of its state (refused while work is active); whether it ran."""
-    running = stack.listening(cfg.endpoint)
-    if running:
+def _stop_for(cfg: StackConfig, settings: dict, what: str) -> None:
+    """Stops the stack for a change of its state (refused while work is active)."""
+    if stack.listening(cfg.endpoint):
         refuse_if_busy(cfg, settings, what)
     stack.down(cfg)
-    return running
 
 
-def _restart(cfg: StackConfig, apply_definitions: bool) -> None:
+def _restart(cfg: StackConfig) -> None:
     stack.up(cfg)
-    if apply_definitions:  # the current code's definitions over whatever state was loaded
-        bootstrap.bootstrap_stack(cfg)
+    bootstrap.bootstrap_stack(cfg)  # the current code's definitions over the loaded state
+
+
+# Airflow's SQLite database is copied with SQLite's online backup (one consistent file), so
+# Airflow keeps running while a snapshot is saved; its WAL files are not state of their own.
+AIRFLOW_DB = "airflow.db"
+
+
+def _copy_state(cfg: StackConfig, target: Path) -> None:
+    for part in STATE_DIRS:
+        if not (cfg.home / part).exists():
+            continue
+        if part != "airflow":
+            shutil.copytree(cfg.home / part, target / part, symlinks=True)
+            continue
+        shutil.copytree(
+            cfg.airflow_home,
+            target / part,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(AIRFLOW_DB, f"{AIRFLOW_DB}-*"),
+        )
+        if (cfg.airflow_home / AIRFLOW_DB).exists():
+            with (
+                sqlite3.connect(cfg.airflow_home / AIRFLOW_DB) as live,
+                sqlite3.connect(target / part / AIRFLOW_DB) as copy,
+            ):
+                live.backup(copy)
 
 
 def save(cfg: StackConfig, settings: dict, name: str, replace: bool) -> dict:
+    """The emulator and the Glue API stop for the copy (their state is files they write), Airflow
+    runs on (its database is copied online): a save costs seconds, not a restart."""
     target = snapshot_dir(cfg, name)
     if target.exists() and not replace:
         raise StateError(f"snapshot {name} exists (at {target}); --replace overwrites it")
     started = time.monotonic()
-    was_running = _stopped(cfg, settings, "a snapshot")
+    paused = [stack.component(cfg, n) for n in ("glue-api", "ministack")]
+    running = [c for c in paused if stack.pid_of(c, cfg) is not None]
+    if stack.listening(cfg.endpoint):
+        refuse_if_busy(cfg, settings, "a snapshot")
+    stack.stop(running, cfg)
     try:
         partial = target.with_name(target.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        for part in STATE_DIRS:
-            if (cfg.home / part).exists():
-                shutil.copytree(cfg.home / part, partial / part, symlinks=True)
+        _copy_state(cfg, partial)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)  # a crash mid-copy leaves no snapshot under the name
     finally:
-        if was_running:
-            _restart(cfg, apply_definitions=False)
+        for component in reversed(running):
+            stack.start_and_wait(component, cfg)
     return {"snapshot": name, "bytes": _size(target), "seconds": time.monotonic() - started}
 
 
@@ -205,13 +233,13 @@ def load(cfg: StackConfig, settings: dict, name: str) -> dict:
     if not source.is_dir():
         raise StateError(f"no snapshot {name} (scripts/snapshot list)")
     started = time.monotonic()
-    _stopped(cfg, settings, "loading a snapshot")
+    _stop_for(cfg, settings, "loading a snapshot")
     for part in STATE_DIRS:
         shutil.rmtree(cfg.home / part, ignore_errors=True)
         if (source / part).exists():
             shutil.copytree(source / part, cfg.home / part, symlinks=True)
     shutil.rmtree(cfg.home / QUERY_CACHE_DIR, ignore_errors=True)
-    _restart(cfg, apply_definitions=True)
+    _restart(cfg)
     return {"snapshot": name, "seconds": time.monotonic() - started}
 
 
