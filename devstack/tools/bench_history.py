@@ -113,6 +113,7 @@ def run_batch(cfg: StackConfig, settings: dict, batch_id: str, day: str, keys: l
             processing_date=day,
             **buckets,
             dynamodb_table_name=table,
+            catalog_database=str(settings["catalog_database"]),  # as the DAGs pass it
         )
         seconds[task] = run_job(glue, args.JOB_NAME, args.arguments())
     summary = aws.read_json(s3, processed, layout.etl_summary_key(batch_id))
@@ -144,6 +145,7 @@ def run(args: argparse.Namespace, base: StackConfig) -> int:
             bootstrap.ensure_storage(s3, cfg.client("dynamodb"), settings)
             bootstrap.ensure_artifacts(s3, settings)
             bootstrap.ensure_glue_jobs(cfg.client("glue"), settings)
+            bootstrap.ensure_catalog(cfg.client("glue"), settings)
             raw = str(settings["raw_data_bucket"])
 
             def put(path: Path, key: str) -> str:
