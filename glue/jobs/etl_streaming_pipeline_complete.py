@@ -3,7 +3,8 @@
 - full_etl: reads the versions the batch validated (their verified copies, each file's header
   matched by name), keeps songs/users as reference rows, writes the batch's streams joined with the
   reference as Parquet to processed_data/date={processing_date}/batch_id={batch_id}/ partitioned
-  by genre (a rerun replaces it), marks the files PROCESSED in the file ledger, then recomputes the
+  by genre (a rerun replaces it), registers what it wrote as partitions of the Data Catalog's
+  tables (with --catalog_database), marks the files PROCESSED in the file ledger, then recomputes the
   KPIs of every day the batch touches over the rows that count (of each key, its newest processed
   upload: a correction replaces the rows of the version it supersedes) and stores them, with a
   snapshot version, under kpis/batch_id={batch_id}/.
