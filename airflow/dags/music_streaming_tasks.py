@@ -234,14 +234,9 @@ def _glue_job_artifacts() -> dict[str, list[str]]:
     return artifacts
 
 
-def _split_s3_url(url: str) -> tuple[str, str]:
-    bucket, _, key = url.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
 def cleanup_s3_scripts(scripts_bucket: str) -> list[str]:
     """Removes files under the scripts prefix that no pipeline Glue job uses any more."""
-    in_use = {_split_s3_url(u) for urls in _glue_job_artifacts().values() for u in urls}
+    in_use = {layout.split_s3_url(u) for urls in _glue_job_artifacts().values() for u in urls}
     hook = S3Hook(aws_conn_id=AWS_CONN_ID)
     stale = [
         k
@@ -292,7 +287,7 @@ def verify_glue_scripts() -> dict:
         u
         for urls in artifacts.values()
         for u in urls
-        if not hook.check_for_key(*reversed(_split_s3_url(u)))
+        if not hook.check_for_key(*reversed(layout.split_s3_url(u)))
     ]
     if missing:
         raise AirflowException(f"Glue artifacts missing in S3: {missing}")

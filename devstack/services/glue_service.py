@@ -31,7 +31,7 @@ import boto3
 
 from devstack.services import glue_catalog, glue_exec, http_api
 from devstack.services.http_api import ApiError
-from music_streaming import aws, config
+from music_streaming import aws, config, layout
 
 log = logging.getLogger("glue_service")
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
@@ -270,7 +270,7 @@ class GlueJobs:
 
     # ------------------------------------------------------------------------ execution
     def _download(self, s3, url: str, target_dir: Path) -> Path:
-        bucket, _, key = url.removeprefix("s3://").partition("/")
+        bucket, key = layout.split_s3_url(url)
         target = target_dir / Path(key).name
         s3.download_file(bucket, key, str(target))
         return target
@@ -377,7 +377,7 @@ def spark_ui_conf(s3, arguments: dict) -> dict[str, str]:
     if arguments.get("--enable-spark-ui", "false").lower() != "true":
         return {}
     path = arguments.get("--spark-event-logs-path", "")
-    bucket, _, prefix = path.removeprefix("s3://").partition("/")
+    bucket, prefix = layout.split_s3_url(path)
     if not path.startswith("s3://") or not bucket:
         raise ValueError(
             f"--enable-spark-ui needs --spark-event-logs-path s3://bucket/prefix/, not {path!r}"

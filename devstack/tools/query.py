@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
-from music_streaming import catalog, config
+from music_streaming import catalog, config, layout
 
 # Hive types of the catalog -> DuckDB's.
 DUCKDB_TYPES = {
@@ -142,9 +142,7 @@ class LocalCatalog:
         """Local path -> partition values, of every Parquet object of the table's partitions."""
         wanted: dict[tuple[str, str, str], list[str]] = {}
         for partition in self.partitions(table):
-            bucket, _, prefix = (
-                partition["StorageDescriptor"]["Location"].removeprefix("s3://").partition("/")
-            )
+            bucket, prefix = layout.split_s3_url(partition["StorageDescriptor"]["Location"])
             pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
             for page in pages:
                 for obj in page.get("Contents", []):

@@ -16,7 +16,7 @@ import urllib.request
 
 from devstack.core import arguments, emulator, paths
 from devstack.core.stack_config import StackConfig
-from music_streaming import aws, config
+from music_streaming import aws, config, layout
 
 DEFAULT_PORT = 18080
 
@@ -75,7 +75,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, timeout: float = 90)
 
 def run(args: argparse.Namespace, cfg: StackConfig) -> int:
     logs = args.logs or config.spark_event_logs_url(config.settings())
-    bucket, _, prefix = logs.removeprefix("s3://").partition("/")
+    bucket, prefix = layout.split_s3_url(logs)
     if not logs.startswith("s3://") or not bucket:
         print(f"spark-ui: --logs must be s3://bucket/prefix/, not {logs!r}", file=sys.stderr)
         return 2

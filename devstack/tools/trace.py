@@ -53,7 +53,7 @@ def parse_file_target(target: str, default_bucket: str) -> tuple[str, str, str |
     id ``s3://b/streams/a.csv#version``."""
     text, _, version = target.partition("#")
     if text.startswith("s3://"):
-        bucket, _, key = text[len("s3://") :].partition("/")
+        bucket, key = layout.split_s3_url(text)
     else:
         bucket, key = default_bucket, text
     return bucket, key, version or None

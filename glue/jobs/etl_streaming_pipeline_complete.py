@@ -168,7 +168,7 @@ def register_partitions(args: EtlArgs, s3, table: str, path: str) -> int:
     catalog database. The number newly added."""
     if not args.catalog_database:
         return 0
-    bucket, _, prefix = path.removeprefix("s3://").partition("/")
+    bucket, prefix = layout.split_s3_url(path)
     inputs = [
         catalog.partition_input(table, bucket, p)
         for p in catalog.partition_prefixes(table, aws.list_keys(s3, bucket, [prefix]))
@@ -513,7 +513,7 @@ def archive_file(s3, ledger, args: EtlArgs, file_id: str) -> None:
     """KPIS_WRITTEN -> copy verified -> ARCHIVED -> raw version deleted (each step repeatable)."""
     item = ledger.get(file_id)
     if etl_decisions.archive_step(item, args.batch_id, file_id) == etl_decisions.VERIFY_AND_ARCHIVE:
-        bucket, _, key = item["archive_copy"].removeprefix("s3://").partition("/")
+        bucket, key = layout.split_s3_url(item["archive_copy"])
         aws.verify_copy(s3, bucket, key, int(item["size"]), int(item["crc32"]))
         ledger.move(
             file_id,

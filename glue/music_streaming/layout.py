@@ -59,3 +59,9 @@ def quarantine_key(batch_id: str, raw_key: str, version_id: str) -> str:
 
 def s3_url(bucket: str, key: str = "") -> str:
     return f"s3://{bucket}/{key}"
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """(bucket, key) of ``s3://bucket/key``, the inverse of ``s3_url``."""
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    return bucket, key

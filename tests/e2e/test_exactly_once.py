@@ -19,7 +19,7 @@ from live_stack import generate
 from devstack.core import airflow_api
 from devstack.runtime import stack
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
-from music_streaming import config
+from music_streaming import config, layout
 from music_streaming import ledger as file_ledger
 
 pytestmark = pytest.mark.e2e
@@ -123,7 +123,7 @@ def test_a_multipart_upload_is_archived_and_verified(live, tmp_path):
     assert "-" in head["ETag"], "not a multipart upload"
     live.wait([file_id], timeout=900)
     [item] = assert_nothing_lost(live, [file_id])
-    bucket, _, key = item["archived_to"].removeprefix("s3://").partition("/")
+    bucket, key = layout.split_s3_url(item["archived_to"])
     assert live.s3.get_object(Bucket=bucket, Key=key)["Body"].read() == path.read_bytes()
     expected = expected_items([path], csvs(ref, "songs"), csvs(ref, "users"))
     assert kpi_items_only(live.kpi_items(days_from("2042-01-01"))) == expected
