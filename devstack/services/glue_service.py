@@ -372,8 +372,7 @@ class GlueJobs:
 
 def spark_ui_conf(s3, arguments: dict) -> dict[str, str]:
     """Glue's ``--enable-spark-ui`` / ``--spark-event-logs-path`` as Spark's event log settings
-    (``scripts/spark-ui`` serves them). The prefix gets a directory marker: Spark refuses to log
-    into a directory that does not exist."""
+    (``scripts/spark-ui`` serves them), in a directory that exists."""
     if arguments.get("--enable-spark-ui", "false").lower() != "true":
         return {}
     path = arguments.get("--spark-event-logs-path", "")
@@ -383,8 +382,8 @@ def spark_ui_conf(s3, arguments: dict) -> dict[str, str]:
             f"--enable-spark-ui needs --spark-event-logs-path s3://bucket/prefix/, not {path!r}"
         )
     prefix = prefix.rstrip("/") + "/" if prefix.strip("/") else ""
-    if prefix and not aws.prefix_exists(s3, bucket, prefix):
-        s3.put_object(Bucket=bucket, Key=prefix, Body=b"")
+    if prefix:
+        aws.ensure_directory(s3, bucket, prefix)
     return {
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": f"s3://{bucket}/{prefix}",

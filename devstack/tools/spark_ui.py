@@ -79,9 +79,8 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
     if not logs.startswith("s3://") or not bucket:
         print(f"spark-ui: --logs must be s3://bucket/prefix/, not {logs!r}", file=sys.stderr)
         return 2
-    s3 = cfg.client("s3")
-    if prefix and not aws.prefix_exists(s3, bucket, prefix):  # no run logged yet
-        s3.put_object(Bucket=bucket, Key=prefix.rstrip("/") + "/", Body=b"")
+    if prefix.strip("/"):  # no run may have logged yet
+        aws.ensure_directory(cfg.client("s3"), bucket, prefix)
     argv, env = history_server(cfg, logs, args.port)
     url = f"http://127.0.0.1:{args.port}"
     log_path = cfg.logs / "spark-ui.log"

@@ -96,6 +96,14 @@ def prefix_exists(s3, bucket: str, prefix: str) -> bool:
     return s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount", 0) > 0
 
 
+def ensure_directory(s3, bucket: str, prefix: str) -> None:
+    """An empty ``prefix/`` marker unless objects lie under it: Hadoop's S3A (Spark's event log,
+    its history server) refuses a directory that does not exist."""
+    marker = prefix.rstrip("/") + "/"
+    if not prefix_exists(s3, bucket, marker):
+        s3.put_object(Bucket=bucket, Key=marker, Body=b"")
+
+
 def list_keys(s3, bucket: str, prefixes: Iterable[str]) -> list[str]:
     keys: list[str] = []
     for prefix in prefixes:
