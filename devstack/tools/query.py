@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
-from music_streaming import catalog, config, layout
+from music_streaming import aws, catalog, config, layout
 
 # Hive types of the catalog -> DuckDB's.
 DUCKDB_TYPES = {
@@ -62,16 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def all_pages(call, key: str, **request) -> list:
-    items: list = []
-    while True:
-        page = call(**request)
-        items += page.get(key, [])
-        if not page.get("NextToken"):
-            return items
-        request["NextToken"] = page["NextToken"]
 
 
 def duckdb_type(table: str, hive: str) -> str:
@@ -123,7 +113,7 @@ class LocalCatalog:
 
     def tables(self) -> list[dict]:
         try:
-            return all_pages(self.glue.get_tables, "TableList", DatabaseName=catalog.DATABASE)
+            return aws.paged(self.glue, "get_tables", "TableList", DatabaseName=catalog.DATABASE)
         except self.glue.exceptions.EntityNotFoundException as exc:
             raise QueryError(
                 f"the stack has no catalog database {catalog.DATABASE}: run scripts/up (it "
@@ -131,8 +121,9 @@ class LocalCatalog:
             ) from exc
 
     def partitions(self, table: str) -> list[dict]:
-        return all_pages(
-            self.glue.get_partitions,
+        return aws.paged(
+            self.glue,
+            "get_partitions",
             "Partitions",
             DatabaseName=catalog.DATABASE,
             TableName=table,
@@ -143,11 +134,11 @@ class LocalCatalog:
         wanted: dict[tuple[str, str, str], list[str]] = {}
         for partition in self.partitions(table):
             bucket, prefix = layout.split_s3_url(partition["StorageDescriptor"]["Location"])
-            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for page in pages:
-                for obj in page.get("Contents", []):
-                    if obj["Key"].endswith(".parquet"):
-                        wanted[(bucket, obj["Key"], obj["ETag"])] = partition["Values"]
+            for obj in aws.paged(
+                self.s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix
+            ):
+                if obj["Key"].endswith(".parquet"):
+                    wanted[(bucket, obj["Key"], obj["ETag"])] = partition["Values"]
         self.cache.mkdir(parents=True, exist_ok=True)
         local = {
             source: self.cache

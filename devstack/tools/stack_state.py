@@ -19,7 +19,7 @@ from devstack.core import airflow_api, local_glue
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import bootstrap
 from devstack.runtime import stack
-from music_streaming import catalog, config
+from music_streaming import aws, catalog, config
 
 DATA_BUCKETS = ("raw_data_bucket", "processed_bucket", "quarantine_bucket", "archive_bucket")
 # Under the stack's home: what a snapshot holds (the emulator's S3 and DynamoDB, Airflow's home
@@ -113,10 +113,10 @@ def delete_dag_runs(client: airflow_api.Airflow, dag_id: str) -> int:
 def drop_partitions(glue) -> int:
     removed = 0
     for table in catalog.TABLES:
-        pages = glue.get_paginator("get_partitions").paginate(
-            DatabaseName=catalog.DATABASE, TableName=table
+        listed = aws.paged(
+            glue, "get_partitions", "Partitions", DatabaseName=catalog.DATABASE, TableName=table
         )
-        values = [{"Values": p["Values"]} for page in pages for p in page["Partitions"]]
+        values = [{"Values": p["Values"]} for p in listed]
         for start in range(0, len(values), 25):
             glue.batch_delete_partition(
                 DatabaseName=catalog.DATABASE,

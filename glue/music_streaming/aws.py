@@ -47,6 +47,12 @@ def all_items(call, **request) -> list:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def paged(client, operation: str, key: str, **request) -> list:
+    """Every ``key`` item of a paginated call (``operation`` by its boto3 name)."""
+    pages = client.get_paginator(operation).paginate(**request)
+    return [item for page in pages for item in page.get(key, [])]
+
+
 def ensure_table(dynamodb, definition: dict) -> bool:
     """Creates a DynamoDB table when missing (a low-level client); True if it did."""
     try:
