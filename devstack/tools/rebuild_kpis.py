@@ -48,9 +48,7 @@ def rebuild(s3, dynamodb, settings: dict, day: str | None) -> list[dict]:
     for d in days:
         snapshot = newest[d]
         if id(snapshot) not in items_of:
-            items_of[id(snapshot)] = dynamo_items.kpi_items(
-                {name: snapshot.get(name, []) for name in dynamo_items.KPI_RESULTS}
-            )
+            items_of[id(snapshot)] = dynamo_items.snapshot_items(snapshot)
         items = [i for i in items_of[id(snapshot)] if i["date"] == d]
         version = int(snapshot[kpi_snapshot.VERSION])
         state, removed = writer.write_day(d, items, version)

@@ -469,9 +469,7 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
 def dynamodb_only(_spark, s3, args: EtlArgs) -> dict:
     etl = aws.read_json(s3, args.processed_bucket, layout.etl_summary_key(args.batch_id))
     results = aws.read_json(s3, args.processed_bucket, layout.kpi_results_key(args.batch_id))
-    items = dynamo_items.kpi_items(
-        {name: results.get(name, []) for name in dynamo_items.KPI_RESULTS}
-    )
+    items = dynamo_items.snapshot_items(results)
     writer = kpi_snapshot.SnapshotWriter(
         aws.client("dynamodb", args.aws_region), args.dynamodb_table_name, config.KPI_DATE_INDEX
     )

@@ -112,5 +112,10 @@ def kpi_items(kpi_rows: Mapping[str, Iterable[Mapping]]) -> list[dict]:
     return items
 
 
+def snapshot_items(snapshot: Mapping) -> list[dict]:
+    """The KPI items of a stored snapshot (a ``kpis.json`` document)."""
+    return kpi_items({name: snapshot.get(name, []) for name in KPI_RESULTS})
+
+
 def item_key(item: Mapping) -> tuple[str, str]:
     return item["pk"], item["sk"]
