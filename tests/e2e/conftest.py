@@ -16,7 +16,8 @@ from devstack.runtime.stack import free_port
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """One stack per test module, stopped when the module ends (not idling through the rest)."""
+    """One stack per test module, stopped when the module ends (not idling through the rest),
+    with the scheduled daily DAG paused."""
     home = tmp_path_factory.mktemp("stack")
     cfg = StackConfig(
         home=home,
@@ -31,7 +32,9 @@ def live(tmp_path_factory):
     try:
         stack.up(cfg)
         bootstrap.bootstrap_stack(cfg)
-        yield LiveStack(cfg)
+        live = LiveStack(cfg)
+        live.pause_daily_dag()  # a test that runs it unpauses it
+        yield live
     finally:
         stack.down(cfg)
         os.environ.clear()

@@ -51,19 +51,25 @@ def assert_nothing_lost(live, file_ids: list[str]) -> list[dict]:
     return items
 
 
-def reference(live, tmp: Path, first_day: str, seed: int) -> tuple[Path, list[str]]:
-    data = generate(tmp, first_day, seed=seed)
-    ids = [
-        live.upload(f"songs/s{seed}.csv", csvs(data, "songs")[0]),
-        live.upload(f"users/u{seed}.csv", csvs(data, "users")[0]),
-    ]
-    live.wait(ids)
-    return data, ids
+# One catalogue for the module, uploaded once: every test's streams are generated from the same
+# seed (the same track and user ids) on days of their own.
+SEED = 50
 
 
-def test_a_burst_of_30_files_reaches_the_kpis_in_few_runs(live, tmp_path):
-    data = generate(tmp_path, "2040-01-01", seed=50, streams=3000, files=30)
-    _, reference_ids = reference(live, tmp_path / "ref", "2040-01-01", 50)
+@pytest.fixture(scope="module")
+def ref(live, tmp_path_factory) -> Path:
+    data = generate(tmp_path_factory.mktemp("ref"), "2040-01-01", seed=SEED)
+    live.wait(
+        [
+            live.upload("songs/catalogue.csv", csvs(data, "songs")[0]),
+            live.upload("users/users.csv", csvs(data, "users")[0]),
+        ]
+    )
+    return data
+
+
+def test_a_burst_of_30_files_reaches_the_kpis_in_few_runs(live, ref, tmp_path):
+    data = generate(tmp_path, "2040-01-01", seed=SEED, streams=3000, files=30)
     runs_before = {
         r["dag_run_id"] for r in airflow_api.dag_runs(live.airflow, config.REALTIME_DAG_ID)
     }
@@ -79,18 +85,14 @@ def test_a_burst_of_30_files_reaches_the_kpis_in_few_runs(live, tmp_path):
     } - runs_before
     assert len(batches) <= 5, f"30 files took {len(batches)} batches"
     assert len(new_runs) <= len(batches) + 3, f"{len(new_runs)} DAG runs for {len(batches)} batches"
-    expected = expected_items(
-        streams, csvs(tmp_path / "ref", "songs"), csvs(tmp_path / "ref", "users")
-    )
+    expected = expected_items(streams, csvs(ref, "songs"), csvs(ref, "users"))
     assert kpi_items_only(live.kpi_items(days_from("2040-01-01"))) == expected
-    assert reference_ids
 
 
-def test_a_corrected_reupload_replaces_the_rows_of_the_version_it_supersedes(live, tmp_path):
-    ref, _ = reference(live, tmp_path / "ref", "2041-01-01", 51)
+def test_a_corrected_reupload_replaces_the_rows_of_the_version_it_supersedes(live, ref, tmp_path):
     # same catalogue (seed), other plays: the same key uploaded with other content
-    first = generate(tmp_path / "v1", "2041-01-01", seed=51, streams=2000)
-    fixed = generate(tmp_path / "v2", "2041-01-01", seed=51, streams=1200)
+    first = generate(tmp_path / "v1", "2041-01-01", seed=SEED, streams=2000)
+    fixed = generate(tmp_path / "v2", "2041-01-01", seed=SEED, streams=1200)
     v1 = live.upload("streams/daily_export.csv", csvs(first, "streams")[0])
     live.wait([v1])
     v2 = live.upload("streams/daily_export.csv", csvs(fixed, "streams")[0])
@@ -101,7 +103,7 @@ def test_a_corrected_reupload_replaces_the_rows_of_the_version_it_supersedes(liv
     assert kpi_items_only(live.kpi_items(days_from("2041-01-01"))) == expected
 
     # uploaded twice more while a run is busy: only the newest upload counts in the end
-    third = generate(tmp_path / "v3", "2041-01-01", seed=51, streams=1600)
+    third = generate(tmp_path / "v3", "2041-01-01", seed=SEED, streams=1600)
     v3 = live.upload("streams/daily_export.csv", csvs(first, "streams")[0])
     v4 = live.upload("streams/daily_export.csv", csvs(third, "streams")[0])
     live.wait([v3, v4])
@@ -110,9 +112,8 @@ def test_a_corrected_reupload_replaces_the_rows_of_the_version_it_supersedes(liv
     assert kpi_items_only(live.kpi_items(days_from("2041-01-01"))) == expected
 
 
-def test_a_multipart_upload_is_archived_and_verified(live, tmp_path):
-    ref, _ = reference(live, tmp_path / "ref", "2042-01-01", 54)
-    data = generate(tmp_path / "big", "2042-01-01", seed=54, streams=250_000)
+def test_a_multipart_upload_is_archived_and_verified(live, ref, tmp_path):
+    data = generate(tmp_path / "big", "2042-01-01", seed=SEED, streams=250_000)
     path = csvs(data, "streams")[0]
     assert path.stat().st_size > 8 * 1024 * 1024
     small_parts = TransferConfig(
@@ -129,9 +130,8 @@ def test_a_multipart_upload_is_archived_and_verified(live, tmp_path):
     assert kpi_items_only(live.kpi_items(days_from("2042-01-01"))) == expected
 
 
-def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, tmp_path):
-    ref, _ = reference(live, tmp_path / "ref", "2043-01-01", 55)
-    data = generate(tmp_path / "s", "2043-01-01", seed=55, streams=2400, files=12)
+def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, ref, tmp_path):
+    data = generate(tmp_path / "s", "2043-01-01", seed=SEED, streams=2400, files=12)
     etl_job = str(config.VARIABLE_DEFAULTS["etl_job_name"])
     ids = [live.upload(f"streams/kill/{p.name}", p) for p in csvs(data, "streams")]
 
@@ -163,9 +163,8 @@ def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, tmp_p
     assert kpi_items_only(live.kpi_items(days_from("2043-01-01"))) == expected
 
 
-def test_both_dags_on_the_same_files_never_share_one(live, tmp_path):
-    ref, _ = reference(live, tmp_path / "ref", "2044-01-01", 56)
-    data = generate(tmp_path / "s", "2044-01-01", seed=56, files=4)
+def test_both_dags_on_the_same_files_never_share_one(live, ref, tmp_path):
+    data = generate(tmp_path / "s", "2044-01-01", seed=SEED, files=4)
     status, _ = live.airflow.call(
         "PATCH",
         "/variables/daily_min_file_age_minutes",
@@ -173,10 +172,12 @@ def test_both_dags_on_the_same_files_never_share_one(live, tmp_path):
         {"key": "daily_min_file_age_minutes", "value": "0"},
     )
     assert status == 200
+    live.set_paused(config.DAILY_DAG_ID, False)
     ids = [live.upload(f"streams/both/{p.name}", p) for p in csvs(data, "streams")]
     daily = airflow_api.trigger(live.airflow, config.DAILY_DAG_ID, "daily-beside-realtime", {})
     airflow_api.wait_for_run(live.airflow, config.DAILY_DAG_ID, daily["dag_run_id"], 900)
     live.wait(ids, timeout=900)
+    live.pause_daily_dag()
     items = assert_nothing_lost(live, ids)
     for item in items:  # claimed once: one batch in its history
         assert len({h.get("batch_id") for h in item["history"] if h.get("batch_id")}) == 1
@@ -184,9 +185,8 @@ def test_both_dags_on_the_same_files_never_share_one(live, tmp_path):
     assert kpi_items_only(live.kpi_items(days_from("2044-01-01"))) == expected
 
 
-def test_ignored_uploads_are_recorded_and_csv_in_capitals_is_taken(live, tmp_path):
-    ref, _ = reference(live, tmp_path / "ref", "2045-01-01", 57)
-    data = generate(tmp_path / "s", "2045-01-01", seed=57)
+def test_ignored_uploads_are_recorded_and_csv_in_capitals_is_taken(live, ref, tmp_path):
+    data = generate(tmp_path / "s", "2045-01-01", seed=SEED)
     taken = live.upload("streams/EXPORT.CSV", csvs(data, "streams")[0])
     ignored = [
         live.upload(key, csvs(data, "streams")[0])
@@ -204,11 +204,10 @@ def test_ignored_uploads_are_recorded_and_csv_in_capitals_is_taken(live, tmp_pat
     assert kpi_items_only(live.kpi_items(days_from("2045-01-01"))) == expected
 
 
-def test_an_emulator_restart_in_the_middle_of_a_run_ends_right(live, tmp_path):
+def test_an_emulator_restart_in_the_middle_of_a_run_ends_right(live, ref, tmp_path):
     """MiniStack (S3, DynamoDB, Lambda; state persisted) restarts while full_etl runs: the run
     fails on the lost connection, Airflow retries it, and the data ends exactly right."""
-    ref, _ = reference(live, tmp_path / "ref", "2046-01-01", 58)
-    data = generate(tmp_path / "s", "2046-01-01", seed=58, files=2)
+    data = generate(tmp_path / "s", "2046-01-01", seed=SEED, files=2)
     etl_job = str(config.VARIABLE_DEFAULTS["etl_job_name"])
     ids = [live.upload(f"streams/restart/{p.name}", p) for p in csvs(data, "streams")]
     batch = None
