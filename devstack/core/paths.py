@@ -16,6 +16,8 @@ SAMPLE_DATA_DIR = ROOT / "scripts" / "sample_data"
 CACHE_DIR = ROOT / ".cache"
 JARS_DIR = CACHE_DIR / "jars"
 BUILD_DIR = CACHE_DIR / "build"
+# The classes a Spark driver loads, dumped once (JVM class data sharing; scripts/install).
+SPARK_CLASS_ARCHIVE = CACHE_DIR / "spark-classes.jsa"
 
 VENV_BIN = Path(sys.executable).parent
 MINISTACK_BIN = ROOT / ".venv-ministack" / "bin" / "ministack"

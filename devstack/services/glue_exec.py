@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -27,11 +29,15 @@ class Runtime:
     # ~30% faster (10.3 -> 7.4 s for a trivial job on 2 cores). Empty for long, heavy runs, where
     # the optimising compiler pays off.
     driver_java_options: str = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+    # Spark's classes as loaded by an earlier driver (JVM class data sharing): a driver starts
+    # ~45% faster with it (10.9 -> 6.0 s for a trivial job). Used when the file exists; a stale
+    # one (another JDK or Spark) is refused by the JVM with a warning, and the run goes on.
+    class_archive: str = str(paths.SPARK_CLASS_ARCHIVE)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Runtime:
-        """LOCAL_GLUE_{SPARK_SUBMIT,PYTHON,JARS_DIR,DRIVER_MEMORY,DRIVER_JAVA_OPTIONS} override
-        the defaults."""
+        """LOCAL_GLUE_{SPARK_SUBMIT,PYTHON,JARS_DIR,DRIVER_MEMORY,DRIVER_JAVA_OPTIONS,
+        CLASS_ARCHIVE} override the defaults."""
         default = cls()
         return cls(
             environ.get("LOCAL_GLUE_SPARK_SUBMIT", default.spark_submit),
@@ -39,7 +45,15 @@ class Runtime:
             environ.get("LOCAL_GLUE_JARS_DIR", default.jars_dir),
             environ.get("LOCAL_GLUE_DRIVER_MEMORY", default.driver_memory),
             environ.get("LOCAL_GLUE_DRIVER_JAVA_OPTIONS", default.driver_java_options),
+            environ.get("LOCAL_GLUE_CLASS_ARCHIVE", default.class_archive),
         )
+
+    def java_options(self) -> str:
+        """The driver JVM's options: the configured ones, plus the class archive if there is one."""
+        archive = self.class_archive and Path(self.class_archive)
+        if archive and archive.is_file():
+            return f"{self.driver_java_options} -XX:SharedArchiveFile={archive}".strip()
+        return self.driver_java_options
 
     def hadoop_jars(self) -> list[Path]:
         if not self.jars_dir:
@@ -55,7 +69,7 @@ class Runtime:
             **config.SPARK_CONF,
             "spark.ui.enabled": "false",
             "spark.driver.memory": self.driver_memory,
-            "spark.driver.extraJavaOptions": self.driver_java_options,
+            "spark.driver.extraJavaOptions": self.java_options(),
         }
 
     def command(
@@ -134,3 +148,46 @@ def run(
             stdin=subprocess.DEVNULL,
         )
     return result.returncode
+
+
+WARM_UP_SCRIPT = Path(__file__).with_name("spark_warm_up.py")
+
+
+def build_class_archive(runtime: Runtime, target: Path) -> float:
+    """Dumps the classes a driver loads over a small job (spark_warm_up) into ``target``, the
+    archive later runs start from; written under another name first, so a crash leaves none.
+    The size in MB."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    dump = f"{runtime.driver_java_options} -XX:ArchiveClassesAtExit={partial}".strip()
+    with tempfile.TemporaryDirectory() as work:
+        argv, env = runtime.command(
+            "glueetl",
+            WARM_UP_SCRIPT,
+            [],
+            {"--work_dir": work},
+            "http://127.0.0.1:9",  # the warm-up reads and writes local files only
+            config.DEFAULT_REGION,
+            extra_conf={"spark.driver.extraJavaOptions": dump},
+        )
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+    if done.returncode != 0 or not partial.is_file():
+        raise RuntimeError(f"the Spark warm-up failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    os.replace(partial, target)
+    return round(target.stat().st_size / 1e6, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["class-archive"])
+    parser.add_argument("--out", type=Path, default=Path(Runtime().class_archive))
+    args = parser.parse_args()
+    size = build_class_archive(Runtime.from_env(os.environ), args.out)
+    print(f"Spark class archive {args.out.name} ({size} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -58,3 +58,19 @@ def test_a_spark_run_is_named_by_its_run_id_and_gets_the_extra_conf(tmp_path):
     assert "spark.eventLog.enabled=true" in argv
     assert argv[-3:] == ["job.py", "--batch_id", "b"]
     assert "--enable-spark-ui" in glue_service.GLUE_ONLY_ARGUMENTS  # not passed to the script
+
+
+def java_options(argv: list[str]) -> str:
+    return next(a for a in argv if a.startswith("spark.driver.extraJavaOptions=")).split("=", 1)[1]
+
+
+def test_a_driver_starts_from_the_class_archive_only_when_there_is_one(tmp_path):
+    archive = tmp_path / "spark-classes.jsa"
+    runtime = glue_exec.Runtime(jars_dir="", class_archive=str(archive))
+    command = ("glueetl", Path("job.py"), [], {}, "http://127.0.0.1:1", "us-east-1")
+    assert "SharedArchiveFile" not in java_options(runtime.command(*command)[0])
+    archive.write_bytes(b"classes")
+    options = java_options(runtime.command(*command)[0])
+    assert options == f"{runtime.driver_java_options} -XX:SharedArchiveFile={archive}"
+    off = glue_exec.Runtime.from_env({"LOCAL_GLUE_CLASS_ARCHIVE": "", "LOCAL_GLUE_JARS_DIR": ""})
+    assert "SharedArchiveFile" not in java_options(off.command(*command)[0])
