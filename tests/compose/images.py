@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from engine import docker_cli
@@ -95,9 +96,10 @@ def stage(name: str, target: Path) -> None:
 def build_bases(env: dict, work: Path) -> tuple[dict[str, str], dict[str, float]]:
     """Builds what is missing. Tags name a digest of what makes the image (its Dockerfile, context
     files, arguments, the parent's tag), so a change rebuilds it and its children, and an
-    unchanged one is reused from the engine's data. (tag by name, seconds per image built)."""
+    unchanged one is reused from the engine's data. Images whose parent is ready build at the same
+    time (their pip installs mostly wait on the network). (tag by name, seconds per image built)"""
     debian_base(env)
-    tags, seconds = {}, {}
+    tags, builds = {}, {}
     for name, (dockerfile, args) in BASES.items():
         args = {key: tags.get(value, value) for key, value in args.items()}
         args["PYTHON_PREFIX"] = sys.base_prefix
@@ -112,16 +114,29 @@ def build_bases(env: dict, work: Path) -> tuple[dict[str, str], dict[str, float]
         for item in sorted(CONTEXT[dockerfile]):
             if item not in ("python", "jars"):  # the interpreter and jars are named by the args
                 inputs.update(tree_digest(directory / item).encode())
-        tag = f"local/{name}:ci-{inputs.hexdigest()[:12]}"
-        tags[name] = tag
-        if has_image(tag, env):
-            continue
+        tags[name] = f"local/{name}:ci-{inputs.hexdigest()[:12]}"
+        if not has_image(tags[name], env):
+            recipe = str(IMAGES_DIR / dockerfile)
+            argv = [docker_cli(), "build", "-q", "-t", tags[name], "-f", recipe]
+            for key, value in args.items():
+                argv += ["--build-arg", f"{key}={value}"]
+            parent = next((base for base, tag in tags.items() if tag in args.values()), None)
+            builds[name] = (parent, [*argv, str(directory)])
+    seconds: dict[str, float] = {}
+
+    def build(name: str, parent: Future | None) -> None:
+        if parent:
+            parent.result()  # raises if the parent's build failed
         started = time.monotonic()
-        argv = [docker_cli(), "build", "-q", "-t", tag, "-f", str(IMAGES_DIR / dockerfile)]
-        for key, value in args.items():
-            argv += ["--build-arg", f"{key}={value}"]
-        run([*argv, str(directory)], env, stdout=subprocess.DEVNULL)
-        seconds[tag] = round(time.monotonic() - started, 1)
+        run(builds[name][1], env, stdout=subprocess.DEVNULL)
+        seconds[tags[name]] = round(time.monotonic() - started, 1)
+
+    with ThreadPoolExecutor(max(len(builds), 1)) as pool:
+        futures: dict[str, Future] = {}
+        for name, (parent, _argv) in builds.items():  # a parent comes before its children
+            futures[name] = pool.submit(build, name, futures.get(parent))
+        for future in futures.values():
+            future.result()
     return tags, seconds
 
 
