@@ -18,8 +18,11 @@ logging.getLogger("py4j").setLevel(logging.WARNING)
 
 @pytest.fixture(scope="session")
 def spark():
-    """One local Spark session for the whole test session (start-up costs ~10 s)."""
+    """One local Spark session for the whole test session (start-up costs ~10 s), with the JVM
+    options of local Glue runs (the class archive among them)."""
     from pyspark.sql import SparkSession
+
+    from devstack.services.glue_exec import Runtime
 
     session = (
         SparkSession.builder.master("local[2]")
@@ -27,6 +30,7 @@ def spark():
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.ui.enabled", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", Runtime().java_options())
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
