@@ -115,6 +115,17 @@ class LiveStack:
             for run in active:
                 airflow_api.wait_for_run(self.airflow, config.DAILY_DAG_ID, run["dag_run_id"])
 
+    def run_daily_dag_on_new_files(self) -> None:
+        """Unpauses the daily DAG, taking files however new (daily_min_file_age_minutes 0)."""
+        status, reply = self.airflow.call(
+            "PATCH",
+            "/variables/daily_min_file_age_minutes",
+            None,
+            {"key": "daily_min_file_age_minutes", "value": "0"},
+        )
+        assert status == 200, reply
+        self.set_paused(config.DAILY_DAG_ID, False)
+
     def runs(self) -> list[dict]:
         """Every DAG run of both DAGs."""
         return [

@@ -165,14 +165,7 @@ def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, ref, 
 
 def test_both_dags_on_the_same_files_never_share_one(live, ref, tmp_path):
     data = generate(tmp_path / "s", "2044-01-01", seed=SEED, files=4)
-    status, _ = live.airflow.call(
-        "PATCH",
-        "/variables/daily_min_file_age_minutes",
-        None,
-        {"key": "daily_min_file_age_minutes", "value": "0"},
-    )
-    assert status == 200
-    live.set_paused(config.DAILY_DAG_ID, False)
+    live.run_daily_dag_on_new_files()
     ids = [live.upload(f"streams/both/{p.name}", p) for p in csvs(data, "streams")]
     daily = airflow_api.trigger(live.airflow, config.DAILY_DAG_ID, "daily-beside-realtime", {})
     airflow_api.wait_for_run(live.airflow, config.DAILY_DAG_ID, daily["dag_run_id"], 900)

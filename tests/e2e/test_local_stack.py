@@ -1,5 +1,6 @@
 """The pipeline end to end on the local stack: upload -> S3 notification -> Lambda -> MWAA API ->
-Airflow DAG -> Glue runs -> S3/DynamoDB. Each test uses its own days so KPIs do not mix."""
+Airflow DAG -> Glue runs -> S3/DynamoDB, and the daily DAG over files no event reported. Each test
+uses its own days so KPIs do not mix."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 from live_stack import generate
 
-from devstack.core import paths
+from devstack.core import airflow_api, paths
+from devstack.provision import bootstrap
 from devstack.runtime.stack import free_port
 from devstack.tools import stack_state
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
@@ -399,6 +401,47 @@ def test_invoke_rest_api_acts_with_the_user_role_not_admin(live):
     with pytest.raises(mwaa.exceptions.RestApiClientException) as refused:
         mwaa.invoke_rest_api(Name=name, Path="/connections", Method="GET")
     assert refused.value.response["RestApiStatusCode"] == 403
+
+
+def test_daily_dag_processes_whatever_is_new(live, tmp_path):
+    """With the realtime trigger detached, the daily DAG finds the new files itself, runs the
+    same Glue jobs, and records them in processed_streams.json."""
+    live.run_daily_dag_on_new_files()  # its run made at start-up has finished
+    live.s3.put_bucket_notification_configuration(  # only the daily DAG sees these uploads
+        Bucket=live["raw_data_bucket"], NotificationConfiguration={}
+    )
+    try:
+        daily_run_over_new_files(live, tmp_path)
+    finally:  # the realtime trigger and the paused schedule back, for the tests after this one
+        assert bootstrap.ensure_notification(live.s3, live.cfg.client("lambda"), live.settings)
+        live.pause_daily_dag()
+
+
+def daily_run_over_new_files(live, tmp_path):
+    data = generate(tmp_path, "2034-07-01", seed=44)
+    keys = [
+        live.upload(f"{d}/daily_{d}.csv", next((data / d).glob("*.csv")))
+        for d in ("songs", "users", "streams")
+    ]
+
+    run = airflow_api.trigger(live.airflow, config.DAILY_DAG_ID, "daily-finds-new-files", {})
+    run = airflow_api.wait_for_run(live.airflow, config.DAILY_DAG_ID, run["dag_run_id"])
+    states = {
+        t["task_id"]: t["state"]
+        for t in airflow_api.task_instances(live.airflow, config.DAILY_DAG_ID, run["dag_run_id"])
+    }
+    assert run["state"] == "success", states
+    assert set(states.values()) == {"success"}, sorted(states.items())
+
+    csvs = {d: sorted((data / d).glob("*.csv")) for d in ("streams", "songs", "users")}
+    expected = expected_items(csvs["streams"], csvs["songs"], csvs["users"])
+    assert kpi_items_only(live.kpi_items({"2034-07-01", "2034-07-02"})) == expected
+    state = json.loads(
+        live.s3.get_object(Bucket=live["processed_bucket"], Key=config.STATE_KEY)["Body"].read()
+    )
+    assert set(keys) <= set(state["processed"])  # file-ledger ids: key and version
+    assert all(live.ledger.get(f)["state"] == "ARCHIVED" for f in keys)
+    assert not {f.split("/", 3)[-1].split("#")[0] for f in keys} & set(live.keys("raw_data_bucket"))
 
 
 # The stack's state as a whole. These run last in the module: the reset clears every test's data.
