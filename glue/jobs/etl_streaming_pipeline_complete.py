@@ -587,6 +587,8 @@ def run(argv: list[str]) -> int:
     )
     if job is not None:
         job.commit()
+    elif spark is not None:
+        spark.stop()  # its event log complete before the run ends (Glue ends its own session)
     return 0
 
 

@@ -3,6 +3,7 @@ log settings, the run named by its id."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -42,22 +43,39 @@ def test_the_spark_ui_needs_an_s3_log_path(path):
         glue_service.spark_ui_conf(FakeS3(), arguments)
 
 
-def test_a_spark_run_is_named_by_its_run_id_and_gets_the_extra_conf(tmp_path):
-    runtime = glue_exec.Runtime(jars_dir="")
-    argv, _env = runtime.command(
+def spark_run(runtime: glue_exec.Runtime) -> tuple[list[str], dict[str, str]]:
+    return runtime.command(
         "glueetl",
         Path("job.py"),
-        [],
+        [Path("package.zip")],
         {"--batch_id": "b"},
         "http://127.0.0.1:1",
         "us-east-1",
         run_name="jr_1",
         extra_conf={"spark.eventLog.enabled": "true"},
     )
+
+
+def test_a_spark_run_is_named_by_its_run_id_and_gets_the_extra_conf():
+    argv, _env = spark_run(glue_exec.Runtime(jars_dir="", spark_on_demand=False))
+    assert argv[0].endswith("spark-submit")
     assert argv[argv.index("--name") + 1] == "jr_1"
     assert "spark.eventLog.enabled=true" in argv
+    assert argv[argv.index("--py-files") + 1] == "package.zip"
     assert argv[-3:] == ["job.py", "--batch_id", "b"]
     assert "--enable-spark-ui" in glue_service.GLUE_ONLY_ARGUMENTS  # not passed to the script
+
+
+def test_on_demand_the_script_runs_under_python_and_pyspark_gets_the_same_spark_settings():
+    submitted, _ = spark_run(glue_exec.Runtime(jars_dir="", spark_on_demand=False))
+    argv, env = spark_run(glue_exec.Runtime(jars_dir=""))
+    assert argv == [glue_exec.Runtime().job_python, "job.py", "--batch_id", "b"]
+    assert env["PYTHONPATH"] == "package.zip"  # the script's imports, before Spark starts
+    spark = shlex.split(env["PYSPARK_SUBMIT_ARGS"])
+    assert spark == [*submitted[1:-3], "pyspark-shell"]  # spark-submit's options, one by one
+    assert "spark.driver.extraJavaOptions=" + glue_exec.Runtime().java_options() in spark
+    off = glue_exec.Runtime.from_env({"LOCAL_GLUE_SPARK_ON_DEMAND": "0"})
+    assert not off.spark_on_demand and glue_exec.Runtime.from_env({}).spark_on_demand
 
 
 def java_options(argv: list[str]) -> str:
@@ -66,11 +84,17 @@ def java_options(argv: list[str]) -> str:
 
 def test_a_driver_starts_from_the_class_archive_only_when_there_is_one(tmp_path):
     archive = tmp_path / "spark-classes.jsa"
-    runtime = glue_exec.Runtime(jars_dir="", class_archive=str(archive))
+    runtime = glue_exec.Runtime(jars_dir="", class_archive=str(archive), spark_on_demand=False)
     command = ("glueetl", Path("job.py"), [], {}, "http://127.0.0.1:1", "us-east-1")
     assert "SharedArchiveFile" not in java_options(runtime.command(*command)[0])
     archive.write_bytes(b"classes")
     options = java_options(runtime.command(*command)[0])
     assert options == f"{runtime.driver_java_options} -XX:SharedArchiveFile={archive}"
-    off = glue_exec.Runtime.from_env({"LOCAL_GLUE_CLASS_ARCHIVE": "", "LOCAL_GLUE_JARS_DIR": ""})
+    off = glue_exec.Runtime.from_env(
+        {
+            "LOCAL_GLUE_CLASS_ARCHIVE": "",
+            "LOCAL_GLUE_JARS_DIR": "",
+            "LOCAL_GLUE_SPARK_ON_DEMAND": "0",
+        }
+    )
     assert "SharedArchiveFile" not in java_options(off.command(*command)[0])
