@@ -5,12 +5,11 @@ with python, arguments as ``--key value``, S3A settings from outside the script.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shlex
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
@@ -175,7 +174,7 @@ def build_class_archive(runtime: Runtime, target: Path) -> float:
     partial.unlink(missing_ok=True)
     dump = f"{runtime.driver_java_options} -XX:ArchiveClassesAtExit={partial}".strip()
     # spark-submit: the dump is written as the JVM exits, which the command then waits for
-    runtime = dataclasses.replace(runtime, spark_on_demand=False)
+    runtime = replace(runtime, spark_on_demand=False)
     with tempfile.TemporaryDirectory() as work:
         argv, env = runtime.command(
             "glueetl",
@@ -198,10 +197,12 @@ def build_class_archive(runtime: Runtime, target: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["class-archive"])
-    parser.add_argument("--out", type=Path, default=Path(Runtime().class_archive))
+    parser.add_argument("--out", type=Path, help="default: where runs look for it")
     args = parser.parse_args()
-    size = build_class_archive(Runtime.from_env(os.environ), args.out)
-    print(f"Spark class archive {args.out.name} ({size} MB)")
+    runtime = Runtime.from_env(os.environ)
+    out = args.out or Path(runtime.class_archive or paths.SPARK_CLASS_ARCHIVE)
+    size = build_class_archive(runtime, out)
+    print(f"Spark class archive {out.name} ({size} MB)")
 
 
 if __name__ == "__main__":

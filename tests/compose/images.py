@@ -120,7 +120,7 @@ def build_bases(env: dict, work: Path) -> tuple[dict[str, str], dict[str, float]
             argv = [docker_cli(), "build", "-q", "-t", tags[name], "-f", recipe]
             for key, value in args.items():
                 argv += ["--build-arg", f"{key}={value}"]
-            parent = next((base for base, tag in tags.items() if tag in args.values()), None)
+            parent = next((base for base in BASES[name][1].values() if base in BASES), None)
             builds[name] = (parent, [*argv, str(directory)])
     seconds: dict[str, float] = {}
 

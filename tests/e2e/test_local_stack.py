@@ -37,10 +37,14 @@ def days(first: str) -> set[str]:
     return {first, f"{year}-{month}-{int(day) + 1:02d}"}
 
 
+# The catalogue of the first batch: later tests' streams come from the same seed (the same ids).
+CATALOGUE_SEED = 11
+
+
 @pytest.fixture(scope="module")
 def first_batch(live, tmp_path_factory):
     """Songs, users and streams of two days uploaded one after the other, as a user would."""
-    data = generate(tmp_path_factory.mktemp("a"), "2030-01-01", seed=11)
+    data = generate(tmp_path_factory.mktemp("a"), "2030-01-01", seed=CATALOGUE_SEED)
     keys = [
         live.upload("songs/a_songs.csv", csvs(data, "songs")[0]),
         live.upload("users/a_users.csv", csvs(data, "users")[0]),
@@ -359,8 +363,8 @@ def test_bad_file_ends_at_validation_failed_end_and_is_quarantined(live, tmp_pat
 
 
 def test_two_files_of_the_same_days_give_the_kpis_of_their_union(live, first_batch, tmp_path):
-    catalogue = first_batch[0]  # the catalogue already in the stack (the same seed's ids)
-    data = generate(tmp_path, "2032-03-01", seed=11, streams=3000, files=2)
+    catalogue = first_batch[0]  # already in the stack
+    data = generate(tmp_path, "2032-03-01", seed=CATALOGUE_SEED, streams=3000, files=2)
     streams = csvs(data, "streams")
     keys = [
         live.upload("streams/b_part1.csv", streams[0]),
@@ -373,7 +377,7 @@ def test_two_files_of_the_same_days_give_the_kpis_of_their_union(live, first_bat
 
 def test_failed_glue_run_is_retried_by_airflow(live, first_batch, tmp_path):
     catalogue = first_batch[0]
-    data = generate(tmp_path, "2033-05-01", seed=11)
+    data = generate(tmp_path, "2033-05-01", seed=CATALOGUE_SEED)
     live.fail_next_glue_runs(str(config.VARIABLE_DEFAULTS["etl_job_name"]))
     key = live.upload("streams/c_streams.csv", csvs(data, "streams")[0])
     [run] = live.wait([key])
