@@ -22,6 +22,7 @@ from devstack.tools import (
     query,
     rebuild_kpis,
     report,
+    retry,
     spark_ui,
     stack_state,
     trace,
@@ -115,6 +116,11 @@ COMMANDS: dict[str, Command] = {
         stack_state.add_snapshot_arguments,
         stack_state.run_snapshot,
     ),
+    "retry": (
+        "put FAILED files (a key, a file id, or --failed for all) back to RECEIVED",
+        retry.add_arguments,
+        retry.run,
+    ),
     "rebuild-kpis": (
         "rebuild the KPI table in DynamoDB from the KPI snapshots in S3",
         rebuild_kpis.add_arguments,
@@ -164,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
 def reads_the_local_stack(args: argparse.Namespace) -> bool:
     """Commands that only read or write the running local stack (the others start it or target
     AWS); they fail at once with a hint instead of a minute of retries and a traceback."""
-    if args.command in ("kpis", "trace", "query", "rebuild-kpis", "report"):
+    if args.command in ("kpis", "trace", "query", "rebuild-kpis", "report", "retry"):
         return not args.aws
     if args.command == "deploy":
         return args.target == "local"

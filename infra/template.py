@@ -84,8 +84,12 @@ def bucket(logical: str, setting: str) -> dict:
         properties["LifecycleConfiguration"] = {
             "Rules": [
                 {
+                    # only copies of ARCHIVED files: one the ETL may still read stays readable
                     "Id": "to-archive-storage",
                     "Status": "Enabled",
+                    "TagFilters": [
+                        {"Key": config.ARCHIVED_TAG[0], "Value": config.ARCHIVED_TAG[1]}
+                    ],
                     "Transitions": [
                         {"StorageClass": "GLACIER", "TransitionInDays": 30},
                         {"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 180},
@@ -305,7 +309,9 @@ OBJECT_VERSION_ACTIONS = [
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
 ]
-ARCHIVE_ACTIONS = [a for a in OBJECT_VERSION_ACTIONS if not a.startswith("s3:Delete")]
+ARCHIVE_ACTIONS = [a for a in OBJECT_VERSION_ACTIONS if not a.startswith("s3:Delete")] + [
+    "s3:PutObjectTagging"  # the ARCHIVED tag: only then may a copy move to cold storage
+]
 LEDGER_ACTIONS = [
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -313,6 +319,8 @@ LEDGER_ACTIONS = [
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
     "dynamodb:Query",
+    # what decides KPIs and recovery reads the table itself (consistent), not its index
+    "dynamodb:Scan",
 ]
 
 
@@ -331,6 +339,7 @@ def glue_role() -> dict:
                                 "s3:ListBucket",
                                 "s3:ListBucketVersions",
                                 "s3:GetBucketLocation",
+                                "s3:GetBucketVersioning",
                             ],
                             "Resource": [sub(bucket_arn(s)) for s in BUCKETS.values()],
                         },
@@ -837,6 +846,14 @@ def build() -> dict:
         "LessThanThreshold",
         1,
         "Minimum",
+    )
+    resources["FilesFailedAlarm"] = alarm(
+        f"{config.PROJECT}-files-failed",
+        config.RECOVERY_METRICS_NAMESPACE,
+        "FailedFiles",
+        "GreaterThanThreshold",
+        0,
+        "Sum",
     )
     for task in ("full_etl", "dynamodb_only", "archiving_only"):
         logical = "JobFailures" + "".join(p.title() for p in task.split("_")) + "Alarm"

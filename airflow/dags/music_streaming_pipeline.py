@@ -31,6 +31,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=t.RUN_TIMEOUT,
     default_args=t.default_args(retries=3),
     user_defined_macros=t.MACROS,
     tags=["music", "streaming", "etl"],
@@ -69,6 +70,7 @@ with DAG(
         task_id="prepare_data_for_processing",
         python_callable=t.prepare_data_for_processing,
         op_kwargs={
+            "processed_bucket": PROCESSED,
             "table_name": TABLE,
             "batch_id": t.BATCH_ID,
             "limit": t.var("max_files_per_batch"),
@@ -93,9 +95,7 @@ with DAG(
         validation = GlueJobOperator(
             task_id="validation",
             job_name=t.var("validation_job_name"),
-            script_args=t.validation_args(
-                RAW_BUCKET, t.CLAIMED_FILES % "prepare_data_for_processing"
-            ),
+            script_args=t.validation_args(RAW_BUCKET, "prepare_data_for_processing"),
             **t.GLUE_OPERATOR_ARGS,
         )
         kpi = GlueJobOperator(

@@ -36,6 +36,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
+    dagrun_timeout=t.RUN_TIMEOUT,
     default_args=t.default_args(retries=2),
     user_defined_macros=t.MACROS,
     tags=["music", "streaming", "etl", "realtime"],
@@ -47,6 +48,7 @@ with DAG(
         python_callable=t.claim_realtime_batch,
         op_kwargs={
             "raw_bucket": RAW_BUCKET,
+            "processed_bucket": t.var("processed_bucket"),
             "table_name": t.var("dynamodb_table_name"),
             "batch_id": t.BATCH_ID,
             "first_files": TRIGGERING_FILES,
@@ -59,7 +61,7 @@ with DAG(
     validate = GlueJobOperator(
         task_id="validate_data_quality",
         job_name=t.var("validation_job_name"),
-        script_args=t.validation_args(RAW_BUCKET, t.CLAIMED_FILES % "claim_files"),
+        script_args=t.validation_args(RAW_BUCKET, "claim_files"),
         **t.GLUE_OPERATOR_ARGS,
     )
     check = BranchPythonOperator(

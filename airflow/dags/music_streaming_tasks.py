@@ -21,6 +21,11 @@ AWS_CONN_ID = "aws_default"
 # Retry delay and Glue polling are tunable from the environment (a local stack shortens them).
 RETRY_DELAY = timedelta(seconds=int(os.environ.get("MUSIC_PIPELINE_RETRY_DELAY_SECONDS", "300")))
 GLUE_POLL_SECONDS = float(os.environ.get("MUSIC_PIPELINE_GLUE_POLL_SECONDS", "6"))
+# A pipeline run that takes longer is failed by Airflow; a claim's lease outlives it a little,
+# so the sweeper takes files back from a run Airflow lost track of too.
+RUN_TIMEOUT = timedelta(minutes=int(os.environ.get("MUSIC_PIPELINE_RUN_TIMEOUT_MINUTES", "240")))
+LEASE_SECONDS = RUN_TIMEOUT.total_seconds() + 900
+SWEEP_INTERVAL = timedelta(minutes=int(os.environ.get("MUSIC_PIPELINE_SWEEP_MINUTES", "5")))
 
 
 def var_expression(name: str) -> str:
@@ -58,6 +63,8 @@ GLUE_OPERATOR_ARGS = {
     "region_name": var("aws_region"),
     "verbose": True,
     "job_poll_interval": GLUE_POLL_SECONDS,
+    # a killed task (run marked failed, timed out) stops its Glue run: no orphan writes on
+    "stop_job_run_on_kill": True,
 }
 MACROS = {"batch_id_for": batch_id_for, "processing_date_for": processing_date_for}
 BATCH_ID = "{{ batch_id_for(dag_run) }}"
@@ -79,9 +86,10 @@ def default_args(retries: int = 2) -> dict:
 
 
 CLAIMED_FILES = "{{ ti.xcom_pull(task_ids='%s', key='files_json') }}"
+FILES_MANIFEST = "{{ ti.xcom_pull(task_ids='%s', key='files_manifest') or '' }}"
 
 
-def validation_args(raw_bucket_template: str, files_template: str) -> dict:
+def validation_args(raw_bucket_template: str, claim_task_id: str) -> dict:
     """Templates of every ValidationArgs field (a field without one fails at parse time)."""
     templates = {
         "raw_data_bucket": raw_bucket_template,
@@ -92,7 +100,8 @@ def validation_args(raw_bucket_template: str, files_template: str) -> dict:
         "aws_region": var("aws_region"),
         "batch_id": BATCH_ID,
         "processing_date": PROCESSING_DATE,
-        "files": files_template,
+        "files": CLAIMED_FILES % claim_task_id,
+        "files_manifest": FILES_MANIFEST % claim_task_id,
         "max_files": var("max_files_per_batch"),
         "max_bad_row_ratio": var("max_bad_row_ratio"),
         # The DAG branches on the report; a failed run means the job itself broke.
@@ -118,6 +127,12 @@ def etl_args(task_type: str, raw_bucket_template: str) -> dict:
     return {f"--{name}": templates[name] for name in EtlArgs.names()}
 
 
+def _lease(ti):
+    from music_streaming import ledger as file_ledger
+
+    return file_ledger.Lease(ti.dag_id, ti.run_id, LEASE_SECONDS)
+
+
 def _ledger(table_name: str):
     from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
@@ -127,9 +142,23 @@ def _ledger(table_name: str):
     return file_ledger.Ledger(table)
 
 
+def publish_claimed(ti, processed_bucket: str, batch_id: str, files: list[str]) -> None:
+    """Hands the claimed file ids to the validation job: inline (XCom ``files_json``), or, when
+    the list would not fit Glue's job-argument limit, as an S3 manifest (``files_manifest``)."""
+    text = json.dumps(files)
+    manifest = ""
+    if len(text.encode("utf-8")) > config.MAX_INLINE_FILES_BYTES:
+        key = layout.files_manifest_key(batch_id)
+        S3Hook(aws_conn_id=AWS_CONN_ID).load_string(text, key, processed_bucket, replace=True)
+        manifest, text = layout.s3_url(processed_bucket, key), "[]"
+    ti.xcom_push(key="files_json", value=text)
+    ti.xcom_push(key="files_manifest", value=manifest)
+
+
 def claim_realtime_batch(
     ti,
     raw_bucket: str,
+    processed_bucket: str,
     table_name: str,
     batch_id: str,
     first_files: str,
@@ -145,15 +174,16 @@ def claim_realtime_batch(
     from music_streaming import ledger as file_ledger
 
     ledger = _ledger(table_name)
-    ledger.release_run_request()
+    ledger.release_run_request(batch_id)  # only if this run holds it
     swept = file_ledger.discover(S3Hook(aws_conn_id=AWS_CONN_ID).get_conn(), ledger, raw_bucket)
     if swept:
         log.warning(
             "recorded %d upload(s) no event reported: %s", len(swept), [v.key for v in swept]
         )
-    claimed = ledger.claim(batch_id, int(limit), json.loads(first_files or "[]"))
+    first = json.loads(first_files or "[]")
+    claimed = ledger.claim(batch_id, int(limit), first, lease=_lease(ti), bucket=raw_bucket)
     files = [i["file_key"] for i in claimed]
-    ti.xcom_push(key="files_json", value=json.dumps(files))
+    publish_claimed(ti, processed_bucket, batch_id, files)
     log.info("batch %s claimed %d file(s): %s", batch_id, len(files), [i["key"] for i in claimed])
     return on_claimed if files else on_empty
 
@@ -328,7 +358,9 @@ def check_reference_data_updates(
     return _pending(raw_bucket, table_name, [datasets.SONGS, datasets.USERS], min_age_minutes)
 
 
-def prepare_data_for_processing(ti, table_name: str, batch_id: str, limit: str) -> dict:
+def prepare_data_for_processing(
+    ti, processed_bucket: str, table_name: str, batch_id: str, limit: str
+) -> dict:
     """Claims the new streams and reference files for the daily batch (XComs pulled here as
     lists; a template would render them as text). Files a realtime run claimed meanwhile are
     left to it: the two DAGs never share a file."""
@@ -338,11 +370,12 @@ def prepare_data_for_processing(ti, table_name: str, batch_id: str, limit: str) 
     reference_updates = ti.xcom_pull(task_ids="check_reference_data_updates") or []
     candidates = sorted(set(new_streams) | set(reference_updates))
     claimed = [
-        i["file_key"] for i in _ledger(table_name).claim(batch_id, int(limit), [], candidates)
+        i["file_key"]
+        for i in _ledger(table_name).claim(batch_id, int(limit), [], candidates, _lease(ti))
     ]
     if not claimed:
         raise AirflowSkipException("no new files: nothing to process today")
-    ti.xcom_push(key="files_json", value=json.dumps(claimed))
+    publish_claimed(ti, processed_bucket, batch_id, claimed)
     return {"files": claimed}
 
 
@@ -398,3 +431,68 @@ def update_processed_files(processed_bucket: str, batch_id: str, attempts: int =
                 raise
             log.warning("processed_streams.json changed while updating it; retrying")
     raise RuntimeError(f"could not update {config.STATE_KEY} after {attempts} attempts")
+
+
+# ------------------------------------------------------------------ sweeper (music_streaming_sweeper)
+def _run_state(ti, dag_id: str, run_id: str) -> str | None:
+    """A DAG run's state, or None when Airflow has no such run (deleted)."""
+    if not ti.get_dr_count(dag_id=dag_id, run_ids=[run_id]):
+        return None
+    state = ti.get_dagrun_state(dag_id=dag_id, run_id=run_id)
+    return str(getattr(state, "value", state))  # DagRunState.RUNNING -> "running"
+
+
+def sweep_stranded_files(ti, raw_bucket: str, table_name: str, attempts_allowed: str) -> dict:
+    """Takes back the files of dead runs (failed, ended, deleted, or past their lease): each
+    goes back to RECEIVED for a smaller batch, or to FAILED once its attempts are used; drops a
+    trigger flag no waiting run holds; records uploads no event reported. Publishes
+    Pipeline/Recovery metrics (FailedFiles: files that failed for good in this sweep)."""
+    import time
+
+    from music_streaming import ledger as file_ledger
+    from music_streaming import recovery
+
+    ledger = _ledger(table_name)
+    held = ledger.scan_states(file_ledger.HELD)
+    runs = {recovery.run_of(i) for i in held} - {None}
+    states = {run: _run_state(ti, *run) for run in sorted(runs)}
+    outcome = {file_ledger.RECEIVED: [], file_ledger.FAILED: [], "moved_on": []}
+    for batch in recovery.stranded_batches(held, states, time.time(), LEASE_SECONDS):
+        log.warning(
+            "batch %s: %d file(s) stranded: %s", batch.batch_id, len(batch.items), batch.reason
+        )
+        for item in batch.items:
+            state = ledger.release(
+                item, batch.reason, int(attempts_allowed), len(batch.items), batch.suspect
+            )
+            outcome.get(state, outcome["moved_on"]).append(item["file_key"])
+    flag = ledger.run_request()
+    if flag:
+        state = _run_state(ti, config.REALTIME_DAG_ID, str(flag["run_id"]))
+        why = recovery.stale_run_request(flag, state, time.time(), config.RUN_REQUEST_GRACE_SECONDS)
+        if why:
+            log.warning("dropping the realtime trigger flag: %s", why)
+            ledger.release_run_request(str(flag["run_id"]))
+    s3 = S3Hook(aws_conn_id=AWS_CONN_ID).get_conn()
+    found = file_ledger.discover(s3, ledger, raw_bucket, config.SWEEP_MIN_FILE_AGE_SECONDS)
+    if found:
+        log.warning("recorded %d upload(s) no event reported", len(found))
+    _put_recovery_metrics(
+        {
+            "StrandedFiles": len(outcome[file_ledger.RECEIVED]) + len(outcome[file_ledger.FAILED]),
+            "FailedFiles": len(outcome[file_ledger.FAILED]),
+            "UnreportedUploads": len(found),
+        }
+    )
+    return {
+        "released": outcome[file_ledger.RECEIVED],
+        "failed": outcome[file_ledger.FAILED],
+        "discovered": [v.file_id for v in found],
+    }
+
+
+def _put_recovery_metrics(values: dict) -> None:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    cloudwatch = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="cloudwatch").get_conn()
+    aws.put_metrics(cloudwatch, config.RECOVERY_METRICS_NAMESPACE, values)

@@ -43,6 +43,8 @@ def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
     )
 
 
+SWEEP_MINUTES = 2  # the sweeper DAG's interval on the local stacks
+
 # Airflow settings both local stacks share (native here, Compose in docker-compose.yml; a test
 # keeps them equal).
 AIRFLOW_SHARED_SETTINGS = {
@@ -54,6 +56,8 @@ AIRFLOW_SHARED_SETTINGS = {
     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
     "MUSIC_PIPELINE_GLUE_POLL_SECONDS": "1",
+    # a laptop wants a stuck file back sooner than MWAA's default of 5 minutes
+    "MUSIC_PIPELINE_SWEEP_MINUTES": str(SWEEP_MINUTES),
 }
 
 

@@ -158,9 +158,16 @@ class GlueJobs:
                     f"Concurrent runs exceeded for {req['JobName']} "
                     f"({active} active, MaxConcurrentRuns {limit})",
                 )
+            arguments = {**job.get("DefaultArguments", {}), **req.get("Arguments", {})}
+            size = sum(len(k.encode()) + len(str(v).encode()) for k, v in arguments.items())
+            if size > config.MAX_JOB_ARGUMENTS_BYTES:  # as Glue's validation refuses them
+                raise ApiError(
+                    400,
+                    "InvalidInputException",
+                    f"Job arguments are {size} bytes; the maximum size is 260KB",
+                )
             run_id = "jr_" + secrets.token_hex(32)
             now = time.time()
-            arguments = {**job.get("DefaultArguments", {}), **req.get("Arguments", {})}
             run = {
                 "Id": run_id,
                 "Attempt": 0,

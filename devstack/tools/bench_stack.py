@@ -1,9 +1,11 @@
 """Benchmark of the local stack: cold start to all-healthy; the sample data's upload -> all KPIs in
-DynamoDB; a burst of small stream files uploaded at once -> all archived with KPIs. For each: the
-batches, DAG runs and Glue runs used and every batch's Glue task times. Runs its own stack on free
-ports in a temporary home; prints numbers.
+DynamoDB; a burst of small stream files uploaded at once -> all archived with KPIs; a backlog of
+small files put in raw while no event reached the Lambda -> all archived with KPIs, with no upload
+after them (only the sweeper on its schedule finds them). For each: the batches, DAG runs and
+Glue runs used and every batch's Glue task times. Runs its own stack on free ports in a temporary
+home; prints numbers.
 
-    scripts/bench_stack [DATA_DIR] [--burst 100]
+    scripts/bench_stack [DATA_DIR] [--burst 100] [--backlog 1000]
 """
 
 from __future__ import annotations
@@ -37,15 +39,46 @@ def ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
 
 
-def upload_concurrently(s3, paths_: list[Path], bucket: str) -> list[str]:
-
+def upload_concurrently(s3, paths_: list[Path], bucket: str, folder: str = "burst") -> list[str]:
     def put(path: Path) -> str:
-        key = f"streams/burst/{path.name}"
+        key = f"streams/{folder}/{path.name}"
         version = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())["VersionId"]
         return file_ledger.file_id(bucket, key, version)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         return list(pool.map(put, paths_))
+
+
+def upload_unannounced(cfg: StackConfig, paths_: list[Path], bucket: str) -> list[str]:
+    """Puts files with the raw bucket's notification off (as if the Lambda had been down), then
+    turns it back on: no event ever reports these uploads."""
+    s3 = cfg.client("s3")
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={})
+    try:
+        return upload_concurrently(s3, paths_, bucket, "backlog")
+    finally:
+        bootstrap.ensure_notification(s3, cfg.client("lambda"), config.settings())
+
+
+def generate_streams(out: str, files: int, first_day: str) -> list[Path]:
+    subprocess.run(
+        [
+            sys.executable,
+            str(paths.ROOT / "scripts" / "generate_data.py"),
+            out,
+            "--streams",
+            str(files * 100),
+            "--files",
+            str(files),
+            "--first-day",
+            first_day,
+            "--seed",
+            "9",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return sorted(Path(out, "streams").glob("*.csv"))
 
 
 def glue_run_count(glue) -> int:
@@ -95,6 +128,12 @@ def measure(title: str, cfg: StackConfig, settings: dict, airflow, glue, upload)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data_dir", nargs="?", type=Path, default=paths.SAMPLE_DATA_DIR)
     parser.add_argument("--burst", type=int, default=100, help="stream files uploaded at once")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=0,
+        help="stream files put in raw with no event (the sweeper must find them); e.g. 1000",
+    )
 
 
 def run(args: argparse.Namespace, base: StackConfig) -> int:
@@ -135,24 +174,7 @@ def run(args: argparse.Namespace, base: StackConfig) -> int:
                 ),
             )
             with tempfile.TemporaryDirectory(prefix="bench-burst-") as burst_dir:
-                subprocess.run(
-                    [
-                        sys.executable,
-                        str(paths.ROOT / "scripts" / "generate_data.py"),
-                        burst_dir,
-                        "--streams",
-                        str(args.burst * 100),
-                        "--files",
-                        str(args.burst),
-                        "--first-day",
-                        "2050-01-01",
-                        "--seed",
-                        "9",
-                    ],
-                    check=True,
-                    stdout=subprocess.DEVNULL,
-                )
-                streams = sorted(Path(burst_dir, "streams").glob("*.csv"))
+                streams = generate_streams(burst_dir, args.burst, "2050-01-01")
                 measure(
                     f"burst of {len(streams)} stream files -> all archived with KPIs",
                     cfg,
@@ -163,6 +185,18 @@ def run(args: argparse.Namespace, base: StackConfig) -> int:
                         cfg.client("s3"), streams, str(settings["raw_data_bucket"])
                     ),
                 )
+            if args.backlog:
+                with tempfile.TemporaryDirectory(prefix="bench-backlog-") as backlog_dir:
+                    streams = generate_streams(backlog_dir, args.backlog, "2051-01-01")
+                    measure(
+                        f"backlog of {len(streams)} files no event reported -> all archived "
+                        f"with KPIs (sweeper every {stack.SWEEP_MINUTES} min)",
+                        cfg,
+                        settings,
+                        airflow,
+                        glue,
+                        lambda: upload_unannounced(cfg, streams, str(settings["raw_data_bucket"])),
+                    )
         finally:
             stack.down(cfg)
     return 0

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import sys
+import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from boto3.dynamodb.conditions import Attr, Key
 
 from devstack.core.stack_config import StackConfig
-from music_streaming import aws, config, dynamo_items
+from music_streaming import aws, config, dynamo_items, kpi_snapshot, layout
 
 
 def fetch(table, date: str | None, genre: str | None) -> list[dict]:
@@ -25,6 +29,67 @@ def fetch(table, date: str | None, genre: str | None) -> list[dict]:
     if genre and not date:
         kwargs["FilterExpression"] = Attr("genre").eq(genre)
     return aws.all_items(table.query if date else table.scan, **kwargs)
+
+
+def settled_fetch(
+    table,
+    date: str | None,
+    genre: str | None,
+    stored_snapshot: Callable[[str], dict],
+    attempts: int = 5,
+    pause: float = 0.4,
+) -> list[dict]:
+    """``fetch``, never showing a half-written day (a snapshot is written in several
+    transactions): a day caught mid-write is read again; one still being written after that is
+    taken from the stored snapshot its marker names as written (``stored_snapshot(batch_id)``:
+    the ``kpis.json`` document), the items DynamoDB held before the write began having been
+    replaced in part."""
+    for attempt in range(attempts):
+        items = fetch(table, date, genre)
+        unsettled = unsettled_days(table, items)
+        if not unsettled:
+            return items
+        if attempt < attempts - 1:
+            time.sleep(pause)
+    kept = [i for i in items if i["date"] not in unsettled]
+    for day, marker in sorted(unsettled.items()):
+        batch = marker.get(kpi_snapshot.WRITTEN_BATCH) if marker else None
+        if not batch:
+            print(f"kpis: {day} is being written; left out", file=sys.stderr)
+            continue
+        kept += [
+            {**i, kpi_snapshot.VERSION: marker[kpi_snapshot.WRITTEN_VERSION]}
+            for i in dynamo_items.snapshot_items(stored_snapshot(str(batch)))
+            if i["date"] == day and _matches(i, date, genre)
+        ]
+    return kept
+
+
+def _matches(item: dict, date: str | None, genre: str | None) -> bool:
+    if date and genre:
+        return item["pk"] == dynamo_items.genre_pk(genre, date)
+    return genre is None or item.get("genre") == genre
+
+
+def unsettled_days(table, items: list[dict]) -> dict[str, dict | None]:
+    """Days among ``items`` whose items are not exactly one written snapshot: {day: marker}."""
+    markers = {i["date"]: i for i in items if kpi_snapshot.is_marker(i)}
+    unsettled = {}
+    for day in sorted({i["date"] for i in items}):
+        if day not in markers:
+            markers[day] = table.get_item(
+                Key=kpi_snapshot.marker_key(day), ConsistentRead=True
+            ).get("Item")
+        if not kpi_snapshot.settled(markers[day], (i for i in items if i["date"] == day)):
+            unsettled[day] = markers[day]
+    return unsettled
+
+
+def stored_snapshots(s3, processed_bucket: str) -> Callable[[str], dict]:
+    """Reads (once each) the stored KPI snapshot of a batch."""
+    return functools.lru_cache(maxsize=None)(
+        lambda batch: aws.read_json(s3, processed_bucket, layout.kpi_results_key(batch))
+    )
 
 
 def plain(value):
@@ -139,7 +204,9 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
     import boto3
 
     dynamodb = boto3.resource("dynamodb") if args.aws else cfg.resource("dynamodb")
-    items = fetch(dynamodb.Table(args.table), args.date, args.genre)
+    s3 = boto3.client("s3") if args.aws else cfg.client("s3")
+    snapshots = stored_snapshots(s3, str(config.settings()["processed_bucket"]))
+    items = settled_fetch(dynamodb.Table(args.table), args.date, args.genre, snapshots)
     if args.json:
         for item in sorted(items, key=lambda i: (i["date"], i["pk"], i["sk"])):
             print(json.dumps({k: plain(v) for k, v in sorted(item.items())}, ensure_ascii=False))

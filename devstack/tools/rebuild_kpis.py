@@ -22,47 +22,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def stored_snapshots(s3, bucket: str) -> list[dict]:
+    """What each stored snapshot covers (its key, batch, version and days), without its KPI rows:
+    the rows are read again, one snapshot at a time, when its days are written."""
     keys = [
         k
         for k in aws.list_keys(s3, bucket, [layout.KPIS_PREFIX])
         if k.endswith(f"/{SNAPSHOT_FILE}")
     ]
+
+    def summary(key: str) -> dict:
+        snapshot = aws.read_json(s3, bucket, key)
+        return {
+            "key": key,
+            "batch_id": snapshot.get("batch_id", ""),
+            kpi_snapshot.VERSION: snapshot[kpi_snapshot.VERSION],
+            "touched_days": snapshot["touched_days"],
+        }
+
     with ThreadPoolExecutor(8) as pool:
-        return list(pool.map(lambda key: aws.read_json(s3, bucket, key), keys))
+        return list(pool.map(summary, keys))
 
 
 def rebuild(s3, dynamodb, settings: dict, day: str | None) -> list[dict]:
     """One line of outcome per day rebuilt (all days any snapshot covers, or ``day``)."""
-    newest = kpi_snapshot.newest_per_day(stored_snapshots(s3, str(settings["processed_bucket"])))
+    bucket = str(settings["processed_bucket"])
+    newest = kpi_snapshot.newest_per_day(stored_snapshots(s3, bucket))
     days = sorted(newest) if day is None else [day]
     if day is not None and day not in newest:
-        raise LookupError(
-            f"no KPI snapshot in s3://{settings['processed_bucket']}/"
-            f"{layout.KPIS_PREFIX} covers {day}"
-        )
+        raise LookupError(f"no KPI snapshot in s3://{bucket}/{layout.KPIS_PREFIX} covers {day}")
     writer = kpi_snapshot.SnapshotWriter(
         dynamodb, str(settings["dynamodb_table_name"]), config.KPI_DATE_INDEX
     )
-    items_of: dict[int, list[dict]] = {}  # by snapshot (id), built once
-    outcomes = []
+    by_snapshot: dict[str, list[str]] = {}
     for d in days:
-        snapshot = newest[d]
-        if id(snapshot) not in items_of:
-            items_of[id(snapshot)] = dynamo_items.snapshot_items(snapshot)
-        items = [i for i in items_of[id(snapshot)] if i["date"] == d]
+        by_snapshot.setdefault(newest[d]["key"], []).append(d)
+    outcomes = []
+    for key, snapshot_days in sorted(by_snapshot.items()):  # one snapshot in memory at a time
+        snapshot = aws.read_json(s3, bucket, key)
+        items = dynamo_items.snapshot_items(snapshot)
         version = int(snapshot[kpi_snapshot.VERSION])
-        state, removed = writer.write_day(d, items, version)
-        outcomes.append(
-            {
-                "date": d,
-                "outcome": state,
-                "items": len(items),
-                "stale_removed": removed,
-                "snapshot_version": version,
-                "batch_id": snapshot.get("batch_id"),
-            }
-        )
-    return outcomes
+        for d in snapshot_days:
+            day_items = [i for i in items if i["date"] == d]
+            state, removed = writer.write_day(
+                d, day_items, version, str(snapshot.get("batch_id", ""))
+            )
+            outcomes.append(
+                {
+                    "date": d,
+                    "outcome": state,
+                    "items": len(day_items),
+                    "stale_removed": removed,
+                    "snapshot_version": version,
+                    "batch_id": snapshot.get("batch_id"),
+                }
+            )
+    return sorted(outcomes, key=lambda o: o["date"])
 
 
 def run(args: argparse.Namespace, cfg: StackConfig) -> int:

@@ -324,7 +324,9 @@ def _file_lines(f: dict) -> Iterable[str]:
     for step in f["history"]:
         took = _seconds(previous, step["at"])
         label = step["state"] + (f" +{took:.1f}s" if took is not None else "")
-        yield _line(step["at"], label, details.get(step["state"], ""))
+        # a step the sweeper took (released from a dead run, or failed for good) says why
+        detail = step.get("reason") or details.get(step["state"], "")
+        yield _line(step["at"], label, detail)
         previous = step["at"]
     if f["lambda"]:
         for line in f["lambda"]["lines"]:

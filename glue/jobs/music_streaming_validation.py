@@ -89,7 +89,7 @@ def check_version(s3, item: dict, max_bad_row_ratio: float) -> dict:
 def keep_valid(s3, ledger, item: dict, entry: dict, args: ValidationArgs) -> None:
     """Valid: a verified copy in the archive (the ETL job reads it), then VALIDATED."""
     archive = args.archive_bucket
-    target = layout.archive_key(args.processing_date, item["key"], item["version_id"])
+    target = layout.archive_key(item["dataset"], item["file_key"], item["key"], item["uploaded_at"])
     aws.copy_version_verified(
         s3,
         aws.version_source(item["bucket"], item["key"], item["version_id"]),
@@ -184,17 +184,28 @@ def run(argv: list[str]) -> int:
     args = ValidationArgs.from_argv(argv).for_run(now)
     raw, batch_id, region = args.raw_data_bucket, args.batch_id, args.aws_region
     s3 = aws.client("s3", region)
+    aws.require_versioning(s3, raw)
     ledger = file_ledger.Ledger(
         aws.resource("dynamodb", region).Table(config.file_tracker_table(args.dynamodb_table_name))
     )
-    if args.files:
-        items = ledger.get_many(list(args.files))
+    files = list(args.files)
+    if args.files_manifest:  # a list too long for Glue's job arguments
+        files = aws.read_json(s3, *layout.split_s3_url(args.files_manifest))
+    if files:
+        items = ledger.get_many(files)
     else:  # run on its own: take what is pending, as a DAG's claim step would
         file_ledger.discover(s3, ledger, raw)
         items = ledger.claim(batch_id, args.max_files)
     log.info("validating %d file version(s) of batch %s", len(items), batch_id)
 
-    entries = [decide(s3, ledger, item, args) for item in items]
+    entries = []
+    for item in items:
+        try:
+            entries.append(decide(s3, ledger, item, args))
+        except Exception as exc:  # one file's failure never holds the others back
+            # left CLAIMED with the error noted: the sweeper takes it back from the ended run
+            log.exception("could not decide %s", item["file_key"])
+            ledger.note_error(item["file_key"], batch_id, "validation", exc)
     for entry in entries:
         log.info(
             "%s (version %s): %s %s",

@@ -229,6 +229,22 @@ def copy_version_verified(
     verify_copy(s3, dst_bucket, dst_key, size, crc32)
 
 
+class UnversionedBucket(RuntimeError):
+    """The raw bucket keeps no versions: an upload could replace the version being processed."""
+
+
+def require_versioning(s3, bucket: str) -> None:
+    """Refuses a raw bucket without versioning (or with it suspended): the ledger tracks each
+    upload by version, and deleting a processed file must never delete a correction."""
+    status = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+    if status != "Enabled":
+        raise UnversionedBucket(
+            f"s3://{bucket} has versioning {status or 'never enabled'}; the pipeline needs it "
+            "Enabled (aws s3api put-bucket-versioning --bucket "
+            f"{bucket} --versioning-configuration Status=Enabled)"
+        )
+
+
 def delete_version(s3, source: dict) -> None:
     """Deletes exactly one version. (Without versioning the key is deleted: raw buckets are
     versioned by the deployment and the local stack.)"""

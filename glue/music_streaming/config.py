@@ -12,6 +12,9 @@ DEFAULT_REGION = "us-east-1"
 
 REALTIME_DAG_ID = "music_streaming_realtime_pipeline"
 DAILY_DAG_ID = "music_streaming_pipeline"
+# Every few minutes: takes back files of dead runs, drops a stale trigger flag, finds uploads no
+# event reported, and starts a realtime run while files wait and none is waiting.
+SWEEPER_DAG_ID = "music_streaming_sweeper"
 LAMBDA_FUNCTION_NAME = "trigger_dag_lambda"
 MWAA_ENVIRONMENT_NAME = "music-streaming-airflow"
 
@@ -45,11 +48,24 @@ VARIABLE_DEFAULTS: dict[str, object] = {
     "daily_min_file_age_minutes": 60,
     # A run claims at most this many pending files (a burst becomes a few batches).
     "max_files_per_batch": 100,
+    # Runs that may die holding a file before it is FAILED (each retry in a batch half the size
+    # of the one it failed in, the last alone; scripts/retry puts a FAILED file back).
+    "max_file_attempts": 4,
 }
 
 # A realtime run that was requested but never started its claim step (its trigger died) stops
 # blocking new triggers after this long.
 RUN_REQUEST_STALE_SECONDS = 600
+# The sweeper drops a flag whose run does not exist this long after the flag was taken (the
+# trigger died between the two), and leaves uploads younger than this to the Lambda.
+RUN_REQUEST_GRACE_SECONDS = 120
+SWEEP_MIN_FILE_AGE_SECONDS = 120
+# Glue refuses job arguments over 260 KB in all; a batch's file list longer than this goes to the
+# job as an S3 manifest instead (layout.files_manifest_key).
+MAX_JOB_ARGUMENTS_BYTES = 260 * 1024
+MAX_INLINE_FILES_BYTES = 64 * 1024
+# The sweeper's metrics; FailedFiles > 0 raises the template's alarm.
+RECOVERY_METRICS_NAMESPACE = "Pipeline/Recovery"
 
 FILE_TRACKER_SUFFIX = "_file_tracker"
 
@@ -57,6 +73,10 @@ FILE_TRACKER_SUFFIX = "_file_tracker"
 def file_tracker_table(kpi_table: str) -> str:
     return kpi_table + FILE_TRACKER_SUFFIX
 
+
+# The tag an archive copy gets once its file is ARCHIVED: the archive's lifecycle moves only
+# tagged copies to cold storage, so a copy the ETL may still read stays readable.
+ARCHIVED_TAG = ("pipeline-state", "archived")
 
 # Object layout inside the buckets.
 SCRIPTS_PREFIX = "scripts/"

@@ -36,7 +36,14 @@ class DatasetSpec:
     timestamps: Tuple[str, ...] = ()
     integers: Tuple[str, ...] = ()  # checked when present
     floats: Tuple[str, ...] = ()  # checked when present
+    # Longest value (characters) of a column: so every KPI item and key stays within DynamoDB's
+    # limits (a genre is in partition keys: 1 KB as UTF-8 at most; items 400 KB).
+    max_chars: Tuple[Tuple[str, int], ...] = ()
 
+
+ID_CHARS, GENRE_CHARS, NAME_CHARS = 256, 200, 1024
+# A header longer than this is refused whole (its column names would not fit the ledger's item).
+MAX_HEADER_CHARS = 16 * 1024
 
 SPECS: Dict[str, DatasetSpec] = {
     STREAMS: DatasetSpec(
@@ -45,6 +52,7 @@ SPECS: Dict[str, DatasetSpec] = {
         non_empty=("user_id", "track_id"),
         read=("user_id", "track_id", "listen_time"),
         timestamps=("listen_time",),
+        max_chars=(("user_id", ID_CHARS), ("track_id", ID_CHARS)),
     ),
     # Songs follow the Spotify tracks layout.
     SONGS: DatasetSpec(
@@ -65,6 +73,13 @@ SPECS: Dict[str, DatasetSpec] = {
             "valence",
             "tempo",
         ),
+        max_chars=(
+            ("track_id", ID_CHARS),
+            ("track_genre", GENRE_CHARS),
+            ("track_name", NAME_CHARS),
+            ("album_name", NAME_CHARS),
+            ("artists", NAME_CHARS),
+        ),
     ),
     USERS: DatasetSpec(
         USERS,
@@ -73,6 +88,7 @@ SPECS: Dict[str, DatasetSpec] = {
         read=("user_id", "user_name", "user_age", "user_country"),
         key="user_id",
         integers=("user_age",),
+        max_chars=(("user_id", ID_CHARS), ("user_name", NAME_CHARS), ("user_country", 64)),
     ),
 }
 REFERENCE_DATASETS = tuple(name for name, spec in SPECS.items() if spec.key)

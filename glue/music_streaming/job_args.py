@@ -125,8 +125,9 @@ class EtlArgs(JobArgs):
 @dataclass(frozen=True)
 class ValidationArgs(JobArgs):
     """The arguments of the validation job ``music_streaming_validation``. An empty batch_id or
-    processing_date is taken from the run's start (``for_run``); empty ``files`` means "claim what
-    is pending, up to max_files", as when the job is run on its own."""
+    processing_date is taken from the run's start (``for_run``); empty ``files`` and
+    ``files_manifest`` mean "claim what is pending, up to max_files", as when the job is run on
+    its own."""
 
     raw_data_bucket: str
     processed_bucket: str
@@ -137,6 +138,9 @@ class ValidationArgs(JobArgs):
     processing_date: str = ""
     quarantine_bucket: str = ""
     files: tuple[str, ...] = ()
+    # s3:// URL of a JSON list of file ids, in place of ``files`` when the list would not fit
+    # Glue's job-argument limit (``config.MAX_INLINE_FILES_BYTES``)
+    files_manifest: str = ""
     max_files: int = int(config.VARIABLE_DEFAULTS["max_files_per_batch"])
     max_bad_row_ratio: float = 0.0
     # The DAGs branch on the report and pass false; run by hand, an invalid batch fails the run.

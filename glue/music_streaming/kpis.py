@@ -32,6 +32,16 @@ def _trimmed(name: str) -> Column:
     return F.when(value == "", None).otherwise(value)
 
 
+def within_limits(dataset: str, columns: Sequence[str]) -> Column:
+    """True for a row whose ``columns`` respect the contract's lengths (``datasets`` max_chars:
+    validation rejects a longer one with its reason; the ETL drops it the same way)."""
+    ok = F.lit(True)
+    for column, limit in datasets.SPECS[dataset].max_chars:
+        if column in columns:
+            ok = ok & (F.col(column).isNull() | (F.length(F.trim(F.col(column))) <= limit))
+    return ok
+
+
 def contract_timestamp(column: Column) -> Column:
     """A string column parsed by the contract of ``datasets.TIMESTAMP_PATTERN`` (UTC), else null;
     the same values ``datasets.parse_timestamp`` accepts (shared test vectors).
@@ -79,10 +89,11 @@ def typed_streams(raw: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
     the ``keep`` columns. Fields that do not parse become null; ``split_streams`` sets those aside.
     """
     require_utc_session(raw)
+    fits = within_limits(datasets.STREAMS, raw.columns)  # an over-long id makes the row invalid
     return raw.select(
         *keep,
-        _trimmed("user_id").alias("user_id"),
-        _trimmed("track_id").alias("track_id"),
+        F.when(fits, _trimmed("user_id")).alias("user_id"),
+        F.when(fits, _trimmed("track_id")).alias("track_id"),
         contract_timestamp(F.col("listen_time")).alias("listen_time"),
     ).withColumn("listen_date", F.to_date("listen_time"))
 
@@ -122,25 +133,33 @@ def song_rows(raw_songs: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
         if "duration_ms" in raw_songs.columns
         else F.lit(None).cast(T.LongType())
     )
-    return raw_songs.select(
-        *keep,
-        _trimmed("track_id").alias("track_id"),
-        _trimmed("track_genre").alias("genre"),
-        F.col("track_name").alias("track_name"),
-        F.col("artists").alias("artists"),
-        duration.alias("duration_ms"),
-    ).filter(F.col("track_id").isNotNull() & F.col("genre").isNotNull())
+    return (
+        raw_songs.filter(within_limits(datasets.SONGS, raw_songs.columns))
+        .select(
+            *keep,
+            _trimmed("track_id").alias("track_id"),
+            _trimmed("track_genre").alias("genre"),
+            F.col("track_name").alias("track_name"),
+            F.col("artists").alias("artists"),
+            duration.alias("duration_ms"),
+        )
+        .filter(F.col("track_id").isNotNull() & F.col("genre").isNotNull())
+    )
 
 
 def user_rows(raw_users: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
     """Typed user rows (user_id, user_name, user_age, user_country), one per input row."""
-    return raw_users.select(
-        *keep,
-        _trimmed("user_id").alias("user_id"),
-        F.col("user_name").alias("user_name"),
-        contract_integer(F.col("user_age")).alias("user_age"),
-        _trimmed("user_country").alias("user_country"),
-    ).filter(F.col("user_id").isNotNull())
+    return (
+        raw_users.filter(within_limits(datasets.USERS, raw_users.columns))
+        .select(
+            *keep,
+            _trimmed("user_id").alias("user_id"),
+            F.col("user_name").alias("user_name"),
+            contract_integer(F.col("user_age")).alias("user_age"),
+            _trimmed("user_country").alias("user_country"),
+        )
+        .filter(F.col("user_id").isNotNull())
+    )
 
 
 class Reference(NamedTuple):

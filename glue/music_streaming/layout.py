@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 _UNSAFE_RUN_ID_CHARS = re.compile(r"[^A-Za-z0-9_.~:+-]")
@@ -26,6 +27,10 @@ def validation_report_key(batch_id: str) -> str:
     return f"validation_results/batch_id={batch_id}/validation_report.json"
 
 
+def files_manifest_key(batch_id: str) -> str:
+    return f"manifests/batch_id={batch_id}/files.json"
+
+
 def processed_batch_prefix(processing_date: str, batch_id: str) -> str:
     return f"{PROCESSED_DATA_PREFIX}date={processing_date}/batch_id={batch_id}/"
 
@@ -46,11 +51,23 @@ def etl_summary_key(batch_id: str) -> str:
     return f"etl_results/batch_id={batch_id}/summary.json"
 
 
-def archive_key(processing_date: str, raw_key: str, version_id: str) -> str:
-    """``archive/YYYY/MM/DD/version={version}/{raw key}``: one key per file version, so a
-    re-upload can never overwrite the copy of an earlier version."""
-    year, month, day = processing_date.split("-")
-    return f"archive/{year}/{month}/{day}/version={version_id}/{raw_key}"
+# What Hadoop's path parser and glob leave alone: a copy under such a name is read literally.
+_NOT_PATH_SAFE = re.compile(r"[^A-Za-z0-9._-]")
+MAX_COPY_NAME = 100
+
+
+def archive_key(dataset: str, file_id: str, raw_key: str, uploaded_at: str) -> str:
+    """``archive/YYYY/MM/DD/{dataset}/{digest}-{name}`` for one file version (the upload's day).
+
+    Spark reads these copies, and Hadoop takes a name as a path and a pattern (``..``, ``//``,
+    ``[ ] { } * ?``, ``%``, ``+``): so the copy is named by a digest of the file id (unique per
+    version: a re-upload never overwrites an earlier copy) followed by the key's last part with
+    every other character replaced, for people reading a listing. The ledger keeps the mapping."""
+    digest = hashlib.sha256(file_id.encode("utf-8")).hexdigest()[:32]
+    name = _NOT_PATH_SAFE.sub("_", raw_key.rsplit("/", 1)[-1])[-MAX_COPY_NAME:]
+    year, month, day = uploaded_at[:10].split("-")
+    folder = _NOT_PATH_SAFE.sub("_", dataset) or "-"
+    return f"archive/{year}/{month}/{day}/{folder}/{digest}-{name}".rstrip("-")
 
 
 def quarantine_key(batch_id: str, raw_key: str, version_id: str) -> str:

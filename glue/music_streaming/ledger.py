@@ -2,6 +2,11 @@
 
     RECEIVED -> CLAIMED(batch) -> VALIDATED | QUARANTINED -> PROCESSED -> KPIS_WRITTEN -> ARCHIVED
     IGNORED (a key the pipeline does not take, recorded with the reason)
+    CLAIMED..KPIS_WRITTEN -> RECEIVED (released: its run died; attempts + 1) | FAILED (attempts
+    used up; the step and the reason kept)
+
+A claim is a lease: it names the DAG run that holds the file and when the claim expires. The
+sweeper (``recovery``) releases the files of a run that failed, ended, vanished or overran.
 
 Every transition is a conditional write naming the state it leaves and the batch that owns the file,
 so two runs (realtime and daily, or a retry beside an orphan) can never both act on one version, and
@@ -29,7 +34,18 @@ log = logging.getLogger(__name__)
 
 RECEIVED, CLAIMED, VALIDATED, QUARANTINED = "RECEIVED", "CLAIMED", "VALIDATED", "QUARANTINED"
 PROCESSED, KPIS_WRITTEN, ARCHIVED, IGNORED = "PROCESSED", "KPIS_WRITTEN", "ARCHIVED", "IGNORED"
-STATES = (RECEIVED, CLAIMED, VALIDATED, QUARANTINED, PROCESSED, KPIS_WRITTEN, ARCHIVED, IGNORED)
+FAILED = "FAILED"
+STATES = (
+    RECEIVED,
+    CLAIMED,
+    VALIDATED,
+    QUARANTINED,
+    PROCESSED,
+    KPIS_WRITTEN,
+    ARCHIVED,
+    IGNORED,
+    FAILED,
+)
 # The only moves the pipeline makes; everything else is refused by the table itself.
 TRANSITIONS: Dict[str, tuple] = {
     RECEIVED: (CLAIMED,),
@@ -38,7 +54,16 @@ TRANSITIONS: Dict[str, tuple] = {
     PROCESSED: (KPIS_WRITTEN,),
     KPIS_WRITTEN: (ARCHIVED,),
 }
-TERMINAL = (QUARANTINED, ARCHIVED, IGNORED)
+TERMINAL = (QUARANTINED, ARCHIVED, IGNORED, FAILED)
+# States a run holds a file in (its lease runs): what the sweeper may release.
+HELD = (CLAIMED, VALIDATED, PROCESSED, KPIS_WRITTEN)
+# The step a held file waits for, named in a failure's reason.
+NEXT_STEP = {
+    CLAIMED: "validation",
+    VALIDATED: "full_etl",
+    PROCESSED: "dynamodb_only",
+    KPIS_WRITTEN: "archiving_only",
+}
 # The main path, in order: a stage rerun after later stages finished finds its work done.
 PATH = (CLAIMED, VALIDATED, PROCESSED, KPIS_WRITTEN, ARCHIVED)
 # Versions whose rows count in the KPIs (the newest upload of each key among them wins).
@@ -46,6 +71,39 @@ COUNTED = (PROCESSED, KPIS_WRITTEN, ARCHIVED)
 STATE_INDEX = config.LEDGER_STATE_INDEX
 RUN_REQUEST_ID = "#control#realtime-run-requested"
 UNVERSIONED = "null"  # S3's version id of an object in a bucket without versioning
+
+
+ATTEMPTS = "attempts"  # runs that died holding the file
+# why each of those runs lost it: {batch_id, step, reason, at} (validation's "errors" say why a
+# file is invalid; these say why a run could not finish it)
+FAILURES = "failures"
+BATCH_LIMIT = "batch_limit"  # most files a batch holding this (released) file may take
+LEASE_ATTRIBUTES = ("claimed_by_dag", "claimed_by_run", "lease_expires_epoch")
+MAX_ERROR_CHARS = 1000  # of an error kept in the ledger (the item stays far below 400 KB)
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds a claim, and until when (epoch seconds): the DAG run, and how long it may take."""
+
+    dag_id: str
+    run_id: str
+    seconds: float
+
+    def attributes(self) -> dict:
+        return {
+            "claimed_by_dag": self.dag_id,
+            "claimed_by_run": self.run_id,
+            "lease_expires_epoch": int(time.time() + self.seconds),
+        }
+
+
+def retry_batch_limit(batch_size: int, attempts: int, attempts_allowed: int) -> int:
+    """How many files a batch holding a released file may take: half the batch it failed in
+    (rounded up), and 1 on its last attempt, so a file only ever fails for good alone."""
+    if attempts >= attempts_allowed - 1:
+        return 1
+    return max(1, (batch_size + 1) // 2)
 
 
 class TransitionRefused(RuntimeError):
@@ -78,6 +136,7 @@ class FileVersion:
     size: int
     uploaded_at: str  # ISO 8601, UTC, seconds (S3's LastModified resolution)
     sequencer: str = ""  # S3's per-key event order, when the version came from an event
+    listed_latest: bool = False  # found by a listing as the key's current version (no event)
 
     @property
     def file_id(self) -> str:
@@ -85,8 +144,14 @@ class FileVersion:
 
     @property
     def upload_order(self) -> str:
-        """Sorts versions by upload: time, then S3's sequencer (same-second uploads)."""
-        return f"{self.uploaded_at}|{self.sequencer.rjust(32, '0') if self.sequencer else ''}"
+        """Sorts versions by upload: time, then S3's sequencer (same-second uploads). A version
+        a listing found has no sequencer: the key's current one sorts after every other version
+        of its second (it is the newest), an older one before them."""
+        if self.sequencer:
+            tie = self.sequencer.rjust(32, "0")
+        else:
+            tie = "~" if self.listed_latest else ""
+        return f"{self.uploaded_at}|{tie}"
 
 
 def file_id(bucket: str, key: str, version_id: str) -> str:
@@ -227,30 +292,171 @@ class Ledger:
         limit: int,
         first: Iterable[str] = (),
         candidates: Optional[Iterable[str]] = None,
+        lease: Optional[Lease] = None,
+        bucket: Optional[str] = None,
     ) -> List[dict]:
         """Claims files for a batch: those it already holds (a retried claim), then ``first``
-        (the triggering files), then ``candidates`` (default: every RECEIVED file, oldest upload
-        first), up to ``limit`` new ones. A file another batch claimed first is skipped."""
+        (the triggering files), then ``candidates`` (default: every RECEIVED file of ``bucket``,
+        the raw bucket whose rows the run counts, oldest upload first), up to ``limit`` new ones. A file another batch claimed first is skipped. A file
+        released from a failed run carries a smaller ``batch_limit``: no batch holding it takes
+        more files than that, so a file that breaks its run is soon tried alone."""
         claimed = {
             i["file_key"]: i for i in self.in_state(CLAIMED) if i.get("batch_id") == batch_id
         }
         pool = list(first) + list(
             candidates
             if candidates is not None
-            else (i["file_key"] for i in self.in_state(RECEIVED))
+            else (i["file_key"] for i in self.in_state(RECEIVED, bucket))
         )
+        # the batch's size bound: the smallest batch_limit among its files
+        limits = [_batch_limit(i) for i in claimed.values()]
+        size_cap = min([n for n in limits if n is not None], default=None)
         taken = 0
+        held = dict(lease.attributes()) if lease else {}
         for key in dict.fromkeys(pool):
-            if taken >= limit:
+            if taken >= limit or (size_cap is not None and len(claimed) >= size_cap):
                 break
             if key in claimed:
                 continue
             try:
-                claimed[key] = self.move(key, CLAIMED, batch_id)
-                taken += 1
+                item = self.move(key, CLAIMED, batch_id, **held)
             except TransitionRefused:
                 continue  # claimed by another run, or not pending any more
+            own_limit = _batch_limit(item)
+            if own_limit is not None and len(claimed) >= own_limit:
+                self._unclaim(item, batch_id)  # a released file that needs a smaller batch
+                continue
+            claimed[key] = item
+            if own_limit is not None:
+                size_cap = own_limit if size_cap is None else min(size_cap, own_limit)
+            taken += 1
         return sorted(claimed.values(), key=lambda i: (i["upload_order"], i["file_key"]))
+
+    def _unclaim(self, item: dict, batch_id: str) -> None:
+        """Gives back a file just claimed (it would make the batch too large for it)."""
+        try:
+            self.table.update_item(
+                Key={"file_key": item["file_key"]},
+                UpdateExpression="SET #s = :r REMOVE batch_id, " + ", ".join(LEASE_ATTRIBUTES),
+                ConditionExpression="#s = :c AND batch_id = :b",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":r": RECEIVED, ":c": CLAIMED, ":b": batch_id},
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+    def release(
+        self,
+        item: dict,
+        reason: str,
+        attempts_allowed: int,
+        batch_size: int,
+        suspect: bool = True,
+    ) -> str:
+        """Takes a held file back from its (dead) run: RECEIVED with one attempt more, or FAILED
+        with the step and the reason once ``attempts_allowed`` are used. A ``suspect`` file (its
+        run failed or overran: one of its files may be the cause) has its next batch hold at
+        most half as many files as this one, and its last attempt runs alone. Conditional on the
+        state and batch read: a run that moved the file meanwhile wins. The state it is in now."""
+        attempts = int(item.get(ATTEMPTS, 0)) + 1
+        step = NEXT_STEP.get(item["state"], item["state"])
+        noted = item.get("last_error") or {}
+        if noted.get("batch_id") == item.get("batch_id"):  # what the step itself reported
+            step, reason = noted["step"], f"{reason}; {noted['error']}"
+        failure = {
+            "batch_id": item.get("batch_id"),
+            "step": step,
+            "reason": reason,
+            "at": now_iso(),
+        }
+        target = FAILED if attempts >= attempts_allowed else RECEIVED
+        names = {"#s": "state", "#h": "history", "#e": FAILURES}
+        values = {
+            ":t": target,
+            ":from": item["state"],
+            ":b": item.get("batch_id"),
+            ":n": attempts,
+            ":now": failure["at"],
+            ":h": [{"state": target, "at": failure["at"], "reason": reason}],
+            ":e": [failure],
+            ":empty": [],
+        }
+        sets = [
+            "#s = :t",
+            f"{ATTEMPTS} = :n",
+            "updated_at = :now",
+            "#h = list_append(if_not_exists(#h, :empty), :h)",
+            "#e = list_append(if_not_exists(#e, :empty), :e)",
+        ]
+        if suspect or attempts >= attempts_allowed - 1:
+            values[":limit"] = retry_batch_limit(batch_size, attempts, attempts_allowed)
+            sets.append(f"{BATCH_LIMIT} = :limit")
+        removes = list(LEASE_ATTRIBUTES)
+        if target == FAILED:
+            names["#r"] = "reason"
+            values[":r"] = f"{step} failed {attempts} time(s); last: {reason}"
+            sets += ["#r = :r", "failed_step = :step"]
+            values[":step"] = step
+        else:
+            removes.append("batch_id")
+        try:
+            self.table.update_item(
+                Key={"file_key": item["file_key"]},
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+                ConditionExpression="#s = :from AND batch_id = :b",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+            return target
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+        current = self.get(item["file_key"]) or {}
+        return current.get("state", "unknown")
+
+    def note_error(self, file_key: str, batch_id: str, step: str, error: BaseException) -> None:
+        """Records why a step could not decide a file (kept for the sweeper's reason), leaving
+        its state alone: the run goes on with the batch's other files."""
+        text = f"{type(error).__name__}: {error}"[:MAX_ERROR_CHARS]
+        try:
+            self.table.update_item(
+                Key={"file_key": file_key},
+                UpdateExpression="SET last_error = :e",
+                ConditionExpression="batch_id = :b",
+                ExpressionAttributeValues={
+                    ":e": {"step": step, "error": text, "batch_id": batch_id, "at": now_iso()},
+                    ":b": batch_id,
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+    def retry_failed(self, file_key: str) -> bool:
+        """FAILED -> RECEIVED with its attempts reset (``scripts/retry``); False if not FAILED."""
+        stamp = now_iso()
+        try:
+            self.table.update_item(
+                Key={"file_key": file_key},
+                UpdateExpression=(
+                    "SET #s = :r, updated_at = :now, #h = list_append(#h, :h) "
+                    f"REMOVE batch_id, {ATTEMPTS}, {BATCH_LIMIT}, #reason, failed_step"
+                ),
+                ConditionExpression="#s = :f",
+                ExpressionAttributeNames={"#s": "state", "#h": "history", "#reason": "reason"},
+                ExpressionAttributeValues={
+                    ":r": RECEIVED,
+                    ":f": FAILED,
+                    ":now": stamp,
+                    ":h": [{"state": RECEIVED, "at": stamp, "reason": "retried by request"}],
+                },
+            )
+            return True
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
 
     # --------------------------------------------------------------------------- queries
     def in_state(self, state: str, bucket: Optional[str] = None) -> List[dict]:
@@ -261,8 +467,18 @@ class Ledger:
         return aws.all_items(self.table.query, **query)
 
     def processed_items(self, bucket: str) -> List[dict]:
-        """Every version whose rows were processed (PROCESSED or later)."""
-        return [item for state in COUNTED for item in self.in_state(state, bucket)]
+        """Every version of ``bucket`` whose rows were processed (PROCESSED or later), read from
+        the table itself with strongly consistent reads: this decides what the KPIs count, and
+        the state index may lag a write just made (by this very job, in AWS)."""
+        return self.scan_states(COUNTED, bucket)
+
+    def scan_states(self, states: Sequence[str], bucket: Optional[str] = None) -> List[dict]:
+        """Items in any of ``states`` (oldest upload first), by a consistent scan of the table."""
+        condition = Attr("state").is_in(list(states))
+        if bucket:
+            condition = condition & Attr("bucket").eq(bucket)
+        items = aws.all_items(self.table.scan, FilterExpression=condition, ConsistentRead=True)
+        return sorted(items, key=lambda i: (i.get("upload_order", ""), i["file_key"]))
 
     def counted_versions(self, bucket: str) -> Dict[str, dict]:
         return counted_versions(self.processed_items(bucket))
@@ -289,6 +505,10 @@ class Ledger:
                 return False
             raise
 
+    def run_request(self) -> Optional[dict]:
+        """The flag's item (``run_id``, ``requested_epoch``), or None when no run is waiting."""
+        return self.get(RUN_REQUEST_ID)
+
     def release_run_request(self, run_id: Optional[str] = None) -> None:
         """Drops the flag (a run starts claiming, or its trigger failed). With ``run_id``, only
         if that run still holds it."""
@@ -309,6 +529,10 @@ def counted_versions(processed: Iterable[dict]) -> Dict[str, dict]:
         if best is None or item["upload_order"] > best["upload_order"]:
             current[item["key"]] = item
     return current
+
+
+def _batch_limit(item: dict) -> Optional[int]:
+    return int(item[BATCH_LIMIT]) if item.get(BATCH_LIMIT) is not None else None
 
 
 def _conditional_failure(exc: ClientError) -> bool:
@@ -392,6 +616,7 @@ def discover(
                         etag=obj["ETag"].strip('"'),
                         size=int(obj["Size"]),
                         uploaded_at=uploaded_at(obj["LastModified"]),
+                        listed_latest=bool(obj.get("IsLatest")),
                     )
                 )
     known = _existing(ledger.table, [v.file_id for v in found])

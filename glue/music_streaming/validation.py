@@ -109,6 +109,9 @@ def _row_problem(dataset: str, row: dict[str, str]) -> Optional[str]:
     for column in spec.floats:
         if datasets.unpad(row.get(column)) and not datasets.is_float(row[column]):
             return f"non-numeric {column}"
+    for column, limit in spec.max_chars:
+        if len(datasets.unpad(row.get(column)) or "") > limit:
+            return f"{column} over {limit} characters"
     return None
 
 
@@ -118,7 +121,9 @@ def validate_csv(
     """Checks one raw CSV and returns its report entry (a JSON-ready dict).
 
     A file is invalid when its dataset is unknown, it is empty, not UTF-8 or not CSV, lacks a
-    required column, has no data rows, or more than ``max_bad_row_ratio`` of its rows are bad.
+    required column, has a header over ``datasets.MAX_HEADER_CHARS``, has no data rows (songs and
+    users; a header-only streams file retracts its key's rows), or more than
+    ``max_bad_row_ratio`` of its rows are bad.
     """
     dataset = datasets.dataset_of(key)
     report: dict = {
@@ -149,8 +154,14 @@ def validate_csv(
         header = next(reader, None)
         while header is not None and not any(cell.strip() for cell in header):
             header = next(reader, None)  # leading blank lines
+        header_chars = len(",".join(header)) if header is not None else 0
         if header is None:
             errors.append("empty file")
+        elif header_chars > datasets.MAX_HEADER_CHARS:
+            errors.append(
+                f"header line {reader.line_num} is {header_chars} characters; at most "
+                f"{datasets.MAX_HEADER_CHARS}"
+            )
         else:
             columns = [name.strip() for name in header]  # BOM removed by _Utf8Lines
             report["columns"] = columns
@@ -183,7 +194,9 @@ def validate_csv(
                                 "row": ",".join(fields)[:_MAX_SAMPLE_CHARS],
                             }
                         )
-            if report["row_count"] == 0 and not missing:
+            # A header-only streams file is valid: uploaded over a key, it retracts that key's
+            # rows (its days are recomputed without them). Reference files need rows.
+            if report["row_count"] == 0 and not missing and dataset != datasets.STREAMS:
                 errors.append("no data rows (header only)")
     except UnicodeDecodeError as exc:
         errors.append(f"not valid UTF-8: {exc.reason}")

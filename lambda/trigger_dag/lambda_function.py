@@ -8,7 +8,9 @@ already waiting (the ledger's run flag), it starts one through MWAA with
 every other pending one, so a burst of uploads becomes a few runs, not one per file. The calls have
 short timeouts: whatever Airflow's load, the Lambda answers in seconds, and a file whose trigger
 failed stays RECEIVED for the next run (a finishing run starts another while files are pending) or
-the daily DAG's sweep. A failed trigger is raised after the flag is released, so Lambda retries.
+the sweeper DAG, which starts a run within minutes. Only a newly recorded upload takes the flag: a
+duplicate event, or Lambda's retry of an invocation that recorded it, never does (a failed
+trigger is raised after the flag is released, so it shows in the function's errors).
 
 Environment: MWAA_ENVIRONMENT_NAME, DAG_ID, FILE_LEDGER_TABLE, AWS_REGION (default us-east-1),
 TRIGGER_METHOD = rest_api (default, mwaa:InvokeRestApi) | cli (CreateCliToken + /aws_mwaa/cli),
@@ -149,7 +151,7 @@ def lambda_handler(event, context):
     ledger = file_ledger.Ledger(
         boto3.resource("dynamodb", region_name=region).Table(os.environ["FILE_LEDGER_TABLE"])
     )
-    received, ignored, malformed = [], [], []
+    received, ignored, malformed, known = [], [], [], []
     for position, record in enumerate(records):
         try:
             version = file_ledger.version_from_event(record)
@@ -165,11 +167,21 @@ def lambda_handler(event, context):
             ignored.append(version.key)
         else:
             log.info("%s %s", "recorded" if new else "already recorded", where)
-            received.append((version, record))
+            if new:  # a duplicate or retried event never takes the run flag again
+                received.append((version, record))
+            else:
+                known.append(version.key)
     if ignored:
         put_ignored_metric(region, len(ignored))
     if not received:
-        return {"received": [], "ignored": ignored, "malformed": malformed, "run": None}
+        # already recorded: a run took them, or the sweeper starts one within its interval
+        return {
+            "received": [],
+            "ignored": ignored,
+            "malformed": malformed,
+            "already_recorded": known,
+            "run": None,
+        }
 
     version, record = received[0]
     batch_id = batch_id_for(version.bucket, version.key, event_timestamp(record))

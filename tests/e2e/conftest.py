@@ -33,7 +33,7 @@ def live(tmp_path_factory):
         stack.up(cfg)
         bootstrap.bootstrap_stack(cfg)
         live = LiveStack(cfg)
-        live.pause_daily_dag()  # a test that runs it unpauses it
+        live.pause_scheduled_dags()  # a test that runs one unpauses it
         yield live
     finally:
         stack.down(cfg)

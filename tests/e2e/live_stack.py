@@ -98,22 +98,58 @@ class LiveStack:
             time.sleep(1)
         assert status == 200, f"pausing {dag_id}: {status} {reply}"
 
-    def pause_daily_dag(self) -> None:
-        """Keeps the scheduled DAG from starting runs of its own in the middle of a test (its
-        run made at start-up, a midnight run, one remade after a reset deleted it). A paused DAG's
-        runs never move on, so the runs it already has are let finish first."""
+    def pause_scheduled_dags(self) -> None:
+        """Keeps the scheduled DAGs (daily, sweeper) from starting runs of their own in the
+        middle of a test (a run made at start-up, a midnight run, a sweep taking files another
+        test means for the daily DAG). A paused DAG's runs never move on, so the runs each
+        already has are let finish first."""
+        for dag_id in (config.DAILY_DAG_ID, config.SWEEPER_DAG_ID):
+            self.pause_letting_runs_finish(dag_id)
+
+    def pause_letting_runs_finish(self, dag_id: str) -> None:
         while True:
-            self.set_paused(config.DAILY_DAG_ID, True)
+            self.set_paused(dag_id, True)
             active = [
                 r
-                for r in airflow_api.dag_runs(self.airflow, config.DAILY_DAG_ID)
+                for r in airflow_api.dag_runs(self.airflow, dag_id)
                 if r["state"] not in airflow_api.TERMINAL
             ]
             if not active:
                 return
-            self.set_paused(config.DAILY_DAG_ID, False)
+            self.set_paused(dag_id, False)
             for run in active:
-                airflow_api.wait_for_run(self.airflow, config.DAILY_DAG_ID, run["dag_run_id"])
+                airflow_api.wait_for_run(self.airflow, dag_id, run["dag_run_id"])
+
+    def sweep(self) -> dict:
+        """One run of the sweeper DAG, as its schedule starts it; the run (it must succeed)."""
+        self.set_paused(config.SWEEPER_DAG_ID, False)
+        run_id = f"sweep-{time.time_ns()}"
+        airflow_api.trigger(self.airflow, config.SWEEPER_DAG_ID, run_id, {})
+        run = airflow_api.wait_for_run(self.airflow, config.SWEEPER_DAG_ID, run_id)
+        self.pause_letting_runs_finish(config.SWEEPER_DAG_ID)
+        assert run["state"] == "success", run
+        return run
+
+    def delete_run(self, dag_id: str, run_id: str) -> None:
+        """Stops a running DAG run as an operator stopping a stuck one would: marks it failed
+        (its running tasks are killed), then deletes it (Airflow refuses to delete a running
+        run). REST API."""
+        path = airflow_api.run_path(dag_id, run_id)
+        status, reply = self.airflow.call("PATCH", path, None, {"state": "failed"})
+        assert status == 200, (status, reply)
+        status, reply = self.airflow.call("DELETE", path, None, None)
+        assert status == 204, (status, reply)
+
+    def wait_for_states(self, file_ids, states, timeout: float = 600) -> list[dict]:
+        """Waits until every version is in one of ``states``; the items."""
+        deadline = time.monotonic() + timeout
+        while True:
+            items = [self.ledger.get(f) for f in file_ids]
+            if all(i and i["state"] in states for i in items):
+                return items
+            if time.monotonic() > deadline:
+                raise TimeoutError([(i or {}).get("state") for i in items])
+            time.sleep(0.5)
 
     def run_daily_dag_on_new_files(self) -> None:
         """Unpauses the daily DAG, taking files however new (daily_min_file_age_minutes 0)."""

@@ -170,7 +170,7 @@ def test_both_dags_on_the_same_files_never_share_one(live, ref, tmp_path):
     daily = airflow_api.trigger(live.airflow, config.DAILY_DAG_ID, "daily-beside-realtime", {})
     airflow_api.wait_for_run(live.airflow, config.DAILY_DAG_ID, daily["dag_run_id"], 900)
     live.wait(ids, timeout=900)
-    live.pause_daily_dag()
+    live.pause_letting_runs_finish(config.DAILY_DAG_ID)
     items = assert_nothing_lost(live, ids)
     for item in items:  # claimed once: one batch in its history
         assert len({h.get("batch_id") for h in item["history"] if h.get("batch_id")}) == 1

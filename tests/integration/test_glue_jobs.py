@@ -96,7 +96,8 @@ def test_sample_batch_through_all_tasks(stack):
     assert stack.keys("raw_data_bucket") == []
     assert not stack.s3.list_object_versions(Bucket=stack["raw_data_bucket"]).get("Versions")
     assert stack.keys("archive_bucket") == sorted(
-        f"archive/2024/07/01/version={tracked[k]['version_id']}/{k}" for k in keys
+        layout.archive_key(i["dataset"], i["file_key"], k, i["uploaded_at"])
+        for k, i in tracked.items()
     )
 
 
@@ -134,6 +135,10 @@ def test_two_files_of_the_same_days_give_the_union_and_redelivery_changes_nothin
     # the first file delivered again under another name: its events count once
     run_batch(stack, "b-3", [stack.put("streams/again.csv", streams[0].read_bytes())])
     assert kpi_items_only(stack.kpi_items()) == union
+
+    # a header-only re-upload of a key retracts that key's rows: its days recomputed without
+    run_batch(stack, "b-4", [stack.put("streams/late.csv", b"user_id,track_id,listen_time\n")])
+    assert kpi_items_only(stack.kpi_items()) == expected_items(streams[:1], songs, users)
 
 
 def test_streams_before_their_songs_are_counted_once_songs_arrive(stack, generated):

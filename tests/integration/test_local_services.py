@@ -114,6 +114,14 @@ def test_run_merges_arguments_limits_concurrency_and_ships_logs(glue, script_buc
     assert [r["Id"] for r in glue.get_job_runs(JobName="echo")["JobRuns"]] == [run_id]
 
 
+def test_arguments_over_glues_260_kb_are_refused_as_glue_refuses_them(glue, script_bucket):
+    job(glue, script_bucket, "big", "echo.py")
+    with pytest.raises(glue.exceptions.InvalidInputException, match="260KB"):
+        glue.start_job_run(JobName="big", Arguments={"--files": "x" * (261 * 1024)})
+    assert glue.get_job_runs(JobName="big")["JobRuns"] == []
+    assert glue.start_job_run(JobName="big", Arguments={"--files": "x" * (200 * 1024)})
+
+
 def test_failed_run_reports_the_error(glue, script_bucket):
     job(glue, script_bucket, "fails", "fail.py")
     run = wait_done(glue, "fails", glue.start_job_run(JobName="fails")["JobRunId"])

@@ -108,6 +108,30 @@ def test_the_cli_imports_without_rich():
 
 def test_every_command_has_a_readme_row_and_a_script():
     readme = (paths.ROOT / "README.md").read_text()
-    for name in ("query", "spark-ui", "reset", "snapshot", "rebuild-kpis", "report", "trace"):
+    commands = (
+        "query",
+        "spark-ui",
+        "reset",
+        "snapshot",
+        "rebuild-kpis",
+        "report",
+        "trace",
+        "retry",
+    )
+    for name in commands:
         assert (paths.ROOT / "scripts" / name).is_file(), name
         assert f"| `scripts/{name}" in readme, name
+
+
+def test_retry_names_failed_files_by_key_or_file_id():
+    from devstack.tools import retry
+
+    failed = [
+        {"file_key": "s3://raw/streams/a.csv#v1", "key": "streams/a.csv"},
+        {"file_key": "s3://raw/streams/a.csv#v2", "key": "streams/a.csv"},
+        {"file_key": "s3://raw/streams/b.csv#v1", "key": "streams/b.csv"},
+    ]
+    assert retry.chosen(failed, None) == failed
+    assert retry.chosen(failed, "streams/a.csv") == failed[:2]
+    assert retry.chosen(failed, "s3://raw/streams/b.csv#v1") == failed[2:]
+    assert retry.chosen(failed, "streams/c.csv") == []

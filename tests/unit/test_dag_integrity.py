@@ -3,6 +3,7 @@ without touching Variables at parse time."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -38,7 +39,30 @@ def edges(dag) -> set[tuple[str, str]]:
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"music_streaming_realtime_pipeline", "music_streaming_pipeline"}
+    assert set(dagbag.dag_ids) == {
+        "music_streaming_realtime_pipeline",
+        "music_streaming_pipeline",
+        "music_streaming_sweeper",
+    }
+
+
+def test_sweeper_dag_structure(dagbag):
+    dag = dagbag.dags["music_streaming_sweeper"]
+    assert dag.schedule == timedelta(minutes=5) and dag.max_active_runs == 1
+    assert edges(dag) == {
+        ("sweep_stranded_files", "files_waiting"),
+        ("files_waiting", "start_realtime_run"),
+    }
+    assert dag.get_task("start_realtime_run").trigger_dag_id == "music_streaming_realtime_pipeline"
+
+
+def test_pipeline_runs_time_out_and_glue_runs_stop_with_their_task(dagbag):
+    for dag_id in ("music_streaming_realtime_pipeline", "music_streaming_pipeline"):
+        dag = dagbag.dags[dag_id]
+        assert dag.dagrun_timeout == timedelta(minutes=240), dag_id
+        for task in dag.tasks:
+            if type(task).__name__ == "GlueJobOperator":
+                assert task.stop_job_run_on_kill is True, (dag_id, task.task_id)
 
 
 def test_realtime_dag_structure(dagbag):
@@ -194,3 +218,57 @@ def test_batch_id_macro():
         )
         == "b-1"
     )
+
+
+def test_a_file_list_too_long_for_glues_arguments_goes_as_a_manifest(monkeypatch):
+    import music_streaming_tasks as t
+
+    written = {}
+
+    class FakeHook:
+        def __init__(self, **_):
+            pass
+
+        def load_string(self, text, key, bucket, replace):
+            written[(bucket, key)] = text
+
+    class FakeTi:
+        def __init__(self):
+            self.pushed = {}
+
+        def xcom_push(self, key, value):
+            self.pushed[key] = value
+
+    monkeypatch.setattr(t, "S3Hook", FakeHook)
+    few, many = FakeTi(), FakeTi()
+    t.publish_claimed(few, "processed", "b1", ["s3://raw/streams/a.csv#v1"])
+    assert few.pushed == {"files_json": '["s3://raw/streams/a.csv#v1"]', "files_manifest": ""}
+    files = [f"s3://raw/streams/{'k' * 1000}{n}.csv#v1" for n in range(100)]
+    t.publish_claimed(many, "processed", "b2", files)
+    key = "manifests/batch_id=b2/files.json"
+    assert many.pushed == {"files_json": "[]", "files_manifest": f"s3://processed/{key}"}
+    assert json.loads(written[("processed", key)]) == files
+
+
+def test_run_states_reach_the_sweepers_rules_as_airflow_names_them():
+    """Airflow's task API answers with its DagRunState enum; the rules compare plain names."""
+    import music_streaming_tasks as t
+    from airflow.utils.state import DagRunState
+
+    from music_streaming import recovery
+
+    class Ti:
+        def __init__(self, runs):
+            self.runs = runs
+
+        def get_dr_count(self, dag_id, run_ids):
+            return int(run_ids[0] in self.runs)
+
+        def get_dagrun_state(self, dag_id, run_id):
+            return self.runs[run_id]
+
+    ti = Ti({"r1": DagRunState.RUNNING, "r2": DagRunState.FAILED})
+    assert t._run_state(ti, "dag", "r1") == "running"
+    assert recovery.why_dead(("dag", "r1"), t._run_state(ti, "dag", "r1")) is None
+    assert recovery.why_dead(("dag", "r2"), t._run_state(ti, "dag", "r2")).endswith("ended failed")
+    assert t._run_state(ti, "dag", "gone") is recovery.GONE

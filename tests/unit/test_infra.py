@@ -59,9 +59,16 @@ def test_buckets_are_the_ones_the_local_stack_creates():
         assert all(props["PublicAccessBlockConfiguration"].values())
         assert props["BucketEncryption"]
     archive = next(b for b in buckets.values() if b["BucketName"] == SETTINGS["archive_bucket"])
-    assert (
-        archive["LifecycleConfiguration"]["Rules"][0]["Transitions"][0]["StorageClass"] == "GLACIER"
-    )
+    [rule] = archive["LifecycleConfiguration"]["Rules"]
+    assert rule["Transitions"][0]["StorageClass"] == "GLACIER"
+    # only copies of ARCHIVED files go cold: one the ETL may still read stays readable
+    assert rule["TagFilters"] == [{"Key": "pipeline-state", "Value": "archived"}]
+
+
+def test_failed_files_raise_an_alarm():
+    alarm = of_type("AWS::CloudWatch::Alarm")["FilesFailedAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("Pipeline/Recovery", "FailedFiles")
+    assert alarm["Threshold"] == 0 and alarm["ComparisonOperator"] == "GreaterThanThreshold"
 
 
 def test_tables_have_the_deterministic_keys_of_the_pipeline():

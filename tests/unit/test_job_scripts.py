@@ -151,3 +151,14 @@ def test_job_definition_defaults_name_only_the_jobs_own_arguments(job_key, argum
     # Glue's own special parameters (the local Glue API keeps them from the script, as Glue does)
     defaults = set(definition["DefaultArguments"]) - set(glue_service.GLUE_ONLY_ARGUMENTS)
     assert defaults <= {f"--{name}" for name in arguments_class.names()}
+
+
+def test_the_etl_job_is_wiring_and_its_tasks_are_importable():
+    """The job script parses arguments and runs one task; the tasks and their steps are package
+    functions (imported here without Spark or Glue)."""
+    from music_streaming import etl_steps, etl_tasks
+
+    source = (paths.JOBS_DIR / "etl_streaming_pipeline_complete.py").read_text()
+    assert len(source.splitlines()) <= 150
+    assert set(etl_tasks.TASKS) == {"full_etl", "dynamodb_only", "archiving_only"}
+    assert callable(etl_steps.day_kpis) and callable(etl_steps.write_batch_streams)

@@ -318,3 +318,21 @@ def test_a_user_changes_the_kpis_only_by_being_known_or_not(spark):
     after = spark.createDataFrame([("u1", "Anne", 31, "FR"), ("u3", "Cy", 25, "FR")], schema)
     changed = kpis.changed_ids(before, after, "users")
     assert sorted(r.user_id for r in changed.collect()) == ["u2", "u3"]
+
+
+def test_rows_over_the_contracts_lengths_are_dropped_as_validation_rejects_them(spark):
+    from music_streaming import datasets
+
+    long_genre = "g" * (datasets.GENRE_CHARS + 1)
+    songs = spark.createDataFrame(
+        [("t1", "pop", "A", "X", "1"), ("t2", long_genre, "B", "Y", "1")],
+        "track_id string, track_genre string, track_name string, artists string, "
+        "duration_ms string",
+    )
+    assert [r["track_id"] for r in kpis.song_rows(songs).collect()] == ["t1"]
+    streams = spark.createDataFrame(
+        [("u1", "t1", "2024-06-01 10:00:00"), ("u" * 257, "t1", "2024-06-01 10:00:00")],
+        "user_id string, track_id string, listen_time string",
+    )
+    valid, rejected = kpis.split_streams(kpis.typed_streams(streams))
+    assert (valid.count(), rejected.count()) == (1, 1)

@@ -112,11 +112,14 @@ def test_no_second_run_while_one_is_waiting(mwaa, ledger):
     )
 
 
-def test_retry_of_the_same_event_starts_no_second_run(mwaa, ledger):
+def test_retry_of_the_same_event_starts_no_second_run_nor_takes_the_flag(mwaa, ledger):
     event = {"Records": [s3_record("streams/a.csv")]}
     assert handler.lambda_handler(event, None)["run"] == "triggered"
-    ledger.flag = None
-    assert handler.lambda_handler(event, None)["run"] == "duplicate"
+    ledger.flag = None  # the run claimed and released it
+    again = handler.lambda_handler(event, None)
+    assert again["run"] is None and again["already_recorded"] == ["streams/a.csv"]
+    assert ledger.flag is None, "a duplicate event must not take the run flag"
+    assert len(mwaa.calls) == 1
 
 
 def test_failed_trigger_releases_the_flag_and_raises(mwaa, ledger, caplog):

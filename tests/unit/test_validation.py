@@ -54,6 +54,9 @@ def test_header_only():
     report = check("users/u.csv", b"user_id,user_name,user_age,user_country\r\n")
     assert report["status"] == INVALID
     assert report["errors"] == ["no data rows (header only)"]
+    # a header-only streams file is how a key's rows are retracted
+    report = check("streams/s.csv", b"user_id,track_id,listen_time\n")
+    assert report["status"] == VALID and report["row_count"] == 0
 
 
 def test_malformed_rows_are_counted_with_samples():
@@ -195,3 +198,31 @@ def test_which_keys_the_pipeline_takes(key, problem):
     dataset, why = datasets.dataset_and_problem(key)
     assert (dataset is None) == (problem is not None)
     assert problem is None or problem in why
+
+
+def test_fields_over_the_contracts_lengths_are_rejected_with_their_reason():
+    genre = "g" * (datasets.GENRE_CHARS + 1)
+    data = (
+        "track_id,track_genre,track_name,artists\n"
+        f"t1,{genre},Song,Band\nt2,pop,{'n' * 1025},Band\nt3,pop,Fine,Band\n"
+    ).encode()
+    report = check("songs/s.csv", data, chunk=4096, max_bad_row_ratio=0.9)
+    assert report["status"] == VALID and report["bad_row_count"] == 2
+    assert report["bad_rows_by_reason"] == {
+        f"track_genre over {datasets.GENRE_CHARS} characters": 1,
+        f"track_name over {datasets.NAME_CHARS} characters": 1,
+    }
+    assert report["bad_row_samples"][0]["line"] == 2
+    long_id = GOOD_STREAMS + f"{'u' * 300},t1,2024-06-01 10:00:00\n".encode()
+    assert check("streams/a.csv", long_id, chunk=4096)["bad_rows_by_reason"] == {
+        f"user_id over {datasets.ID_CHARS} characters": 1
+    }
+
+
+def test_a_500_kb_header_is_refused_whole_without_keeping_its_names():
+    header = ",".join(["user_id", "track_id", "listen_time"] + [f"c{n:06d}" for n in range(70_000)])
+    report = check("streams/h.csv", (header + "\n").encode(), chunk=65536)
+    assert report["status"] == INVALID and report["columns"] == []
+    assert report["errors"] == [
+        f"header line 1 is {len(header)} characters; at most {datasets.MAX_HEADER_CHARS}"
+    ]

@@ -1,0 +1,78 @@
+"""Archive copies of keys Hadoop would take as paths or patterns: named so Spark reads each one
+literally, and every row found back to the key it came from."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from music_streaming import layout, spark_io
+from music_streaming import ledger as file_ledger
+
+# One key of each class S3 accepts and Hadoop does not take literally.
+ODD_KEYS = [
+    "streams/plain.csv",
+    "streams/plus+sign.csv",
+    "streams/percent%41.csv",
+    "streams/with space.csv",
+    "streams/[brackets].csv",
+    "streams/{braces}.csv",
+    "streams/star*.csv",
+    "streams/question?.csv",
+    "streams/../escape.csv",
+    "streams//double.csv",
+    "streams/./dot.csv",
+    "streams/.hidden.csv",
+    "streams/_underscore.csv",
+    "streams/ümlaut-日本.csv",
+    "streams/colon:name.csv",
+    "streams/back\\slash.csv",
+    "streams/" + "k" * 1000 + ".csv",
+]
+UPLOADED = "2024-06-01T10:00:00Z"
+
+
+def copy_key(key: str, version: str = "v1") -> str:
+    return layout.archive_key("streams", file_ledger.file_id("raw", key, version), key, UPLOADED)
+
+
+@pytest.mark.parametrize("key", ODD_KEYS)
+def test_a_copy_name_is_literal_for_hadoop(key):
+    name = copy_key(key)
+    assert re.fullmatch(r"[A-Za-z0-9._/-]+", name), name
+    assert name.startswith("archive/2024/06/01/streams/")
+    segments = name.split("/")
+    assert all(s and s not in (".", "..") and s[0] not in "._" for s in segments), name
+    assert len(name.encode()) <= 200
+
+
+def test_copy_names_differ_for_every_key_and_version():
+    names = {copy_key(k, v) for k in ODD_KEYS for v in ("v1", "v2", "null")}
+    assert len(names) == 3 * len(ODD_KEYS)
+    # same last part, other folders: still two copies
+    assert copy_key("streams/a/x.csv") != copy_key("streams/b/x.csv")
+
+
+def test_spark_reads_every_copy_by_name_and_finds_its_key(spark, tmp_path):
+    files = []
+    for index, key in enumerate(ODD_KEYS):
+        path = tmp_path / copy_key(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows = "".join(f"u{index},t{n},2024-06-01 10:00:0{n}\n" for n in range(index % 3 + 1))
+        path.write_text("user_id,track_id,listen_time\n" + rows)
+        files.append(
+            {
+                "copy": path.as_uri(),
+                "key": key,
+                "version_id": "v1",
+                "upload_order": f"{UPLOADED}|{index:04d}",
+                "columns": ["user_id", "track_id", "listen_time"],
+            }
+        )
+    rows = spark_io.read_files(spark, files, "streams", multiline=False).collect()
+    assert len(rows) == sum(i % 3 + 1 for i in range(len(ODD_KEYS)))
+    by_key: dict = {}
+    for row in rows:
+        by_key.setdefault(row["source_key"], set()).add(row["user_id"])
+    assert by_key == {key: {f"u{i}"} for i, key in enumerate(ODD_KEYS)}
