@@ -165,21 +165,18 @@ class SnapshotWriter:
     def _backoff(self, attempt: int) -> None:
         self.sleep(min(2.0, 0.05 * 2**attempt))
 
-    def _take_day(self, day: str, version: int) -> bool:
-        """Moves the day's marker to ``version`` (never back); False when a newer one holds it."""
+    def _update_marker(self, day: str, update: str, condition: str, names: dict, values: dict):
+        """One conditional update of the day's marker, retried on throttling; False when its
+        condition fails (a newer snapshot holds the day)."""
         for attempt in range(RETRIES):
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key=_low_level(marker_key(day)),
-                    # written_version 0 until a first snapshot is written: a reader tells a
-                    # first write in progress from a day written before markers recorded it
-                    UpdateExpression="SET #v = :v, kpi = :k, #d = :d, #w = if_not_exists(#w, :z)",
-                    ConditionExpression="attribute_not_exists(pk) OR #v <= :v",
-                    ExpressionAttributeNames={"#v": VERSION, "#d": "date", "#w": WRITTEN_VERSION},
-                    ExpressionAttributeValues=_low_level(
-                        {":v": version, ":k": SNAPSHOT_KIND, ":d": day, ":z": 0}
-                    ),
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=_low_level(values),
                 )
                 return True
             except ClientError as exc:
@@ -191,26 +188,27 @@ class SnapshotWriter:
                 self._backoff(attempt)
         return False  # not reached
 
+    def _take_day(self, day: str, version: int) -> bool:
+        """Moves the day's marker to ``version`` (never back); False when a newer one holds it.
+        written_version is 0 until a first snapshot is written: a reader tells a first write in
+        progress from a day written before markers recorded it."""
+        return self._update_marker(
+            day,
+            "SET #v = :v, kpi = :k, #d = :d, #w = if_not_exists(#w, :z)",
+            "attribute_not_exists(pk) OR #v <= :v",
+            {"#v": VERSION, "#d": "date", "#w": WRITTEN_VERSION},
+            {":v": version, ":k": SNAPSHOT_KIND, ":d": day, ":z": 0},
+        )
+
     def _settle(self, day: str, version: int, batch_id: str) -> bool:
         """Records the day as written by this snapshot; False when a newer one took it."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=_low_level(marker_key(day)),
-                UpdateExpression="SET #w = :v, #b = :b",
-                ConditionExpression="#v = :v",
-                ExpressionAttributeNames={
-                    "#v": VERSION,
-                    "#w": WRITTEN_VERSION,
-                    "#b": WRITTEN_BATCH,
-                },
-                ExpressionAttributeValues=_low_level({":v": version, ":b": batch_id}),
-            )
-            return True
-        except ClientError as exc:
-            if _error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
+        return self._update_marker(
+            day,
+            "SET #w = :v, #b = :b",
+            "#v = :v",
+            {"#v": VERSION, "#w": WRITTEN_VERSION, "#b": WRITTEN_BATCH},
+            {":v": version, ":b": batch_id},
+        )
 
     def _transact(self, day: str, version: int, actions: List[dict]) -> bool:
         """Actions in transactions guarded by the day's marker; False once it moved on. Only the

@@ -232,16 +232,7 @@ def test_an_older_snapshot_never_replaces_a_newer_one(tables):
     day = "2024-06-01"
 
     def genre(genre: str, count: int) -> dict:
-        return dynamo_items.genre_daily_item(
-            {
-                "listen_date": day,
-                "genre": genre,
-                "listen_count": count,
-                "unique_listeners": 1,
-                "total_listening_time_ms": 1,
-                "avg_listening_time_per_user_ms": 1.0,
-            }
-        )
+        return genre_item(day, genre, count)
 
     assert writer.write_day(day, [genre("pop", 1), genre("rock", 1)], 100) == (
         kpi_snapshot.WRITTEN,
