@@ -157,3 +157,33 @@ def s3_event(bucket: str, key: str, version: str) -> dict:
             }
         ]
     }
+
+
+def test_a_2_kb_genre_and_a_500_kb_header_are_quarantined_with_reasons_beside_a_valid_file(
+    live, odd_batch, tmp_path
+):
+    catalogue, _ = odd_batch
+    data = generate(tmp_path, "2053-01-01", seed=SEED)
+    long_genre = tmp_path / "genre.csv"
+    long_genre.write_text(
+        "track_id,track_genre,track_name,artists\n" + f"t-long,{'g' * 2048},Song,Band\n"
+    )
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(["user_id", "track_id", "listen_time"] + ["x" * 100] * 5000) + "\n")
+    ids = [
+        live.upload("streams/valid.csv", csvs(data, "streams")[0]),
+        live.upload("songs/long-genre.csv", long_genre),
+        live.upload("streams/wide-header.csv", wide),
+    ]
+    live.wait(ids, timeout=600)
+    valid, genre, header = (live.ledger.get(i) for i in ids)
+    assert valid["state"] == file_ledger.ARCHIVED
+    assert genre["state"] == header["state"] == file_ledger.QUARANTINED
+    assert genre["bad_rows_by_reason"] == {"track_genre over 200 characters": 1}
+    [error] = header["errors"]
+    assert error.startswith("header line 1 is") and error.endswith("at most 16384")
+    assert header["columns"] == []  # the ledger item stays small
+    expected = expected_items(
+        csvs(data, "streams"), csvs(catalogue, "songs"), csvs(catalogue, "users")
+    )
+    assert kpi_items_only(live.kpi_items(days_from("2053-01-01"))) == expected
