@@ -91,3 +91,9 @@ def test_no_import_cycle():
     for name in graph:
         if name not in state:
             visit(name, [])
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test files by basename (no packages): two of one name break collection."""
+    names = [p.name for p in (ROOT / "tests").glob("*/test_*.py")]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)
