@@ -3,7 +3,7 @@ default) it takes back the files of realtime or daily runs that failed, ended, w
 overran their lease (RECEIVED again with one attempt more, in a batch half the size, the last
 attempt alone; FAILED with the step and reason once ``max_file_attempts`` are used), drops a
 trigger flag that no waiting run holds, records uploads no S3 event reported, and starts a
-realtime run whenever files wait and no run is waiting for them. The same code runs in MWAA.
+realtime run whenever files wait and no realtime run is active. The same code runs in MWAA.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ with DAG(
     )
     files_waiting = ShortCircuitOperator(
         task_id="files_waiting",
-        python_callable=t.request_next_batch,
+        python_callable=t.start_run_if_idle,
         op_kwargs={
             "raw_bucket": t.var("raw_data_bucket"),
             "table_name": t.var("dynamodb_table_name"),

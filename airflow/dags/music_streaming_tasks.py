@@ -491,6 +491,16 @@ def sweep_stranded_files(ti, raw_bucket: str, table_name: str, attempts_allowed:
     }
 
 
+def start_run_if_idle(ti, raw_bucket: str, table_name: str, run_id: str) -> dict | bool:
+    """The sweeper's trigger: a realtime run for waiting files only when no realtime run is
+    queued or running (an active run starts the next itself when it ends)."""
+    active = ti.get_dr_count(dag_id=config.REALTIME_DAG_ID, states=["queued", "running"])
+    if active:
+        log.info("%d realtime run(s) active: the last one takes what waits", active)
+        return False
+    return request_next_batch(raw_bucket, table_name, run_id)
+
+
 def _put_recovery_metrics(values: dict) -> None:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 

@@ -272,3 +272,23 @@ def test_run_states_reach_the_sweepers_rules_as_airflow_names_them():
     assert recovery.why_dead(("dag", "r1"), t._run_state(ti, "dag", "r1")) is None
     assert recovery.why_dead(("dag", "r2"), t._run_state(ti, "dag", "r2")).endswith("ended failed")
     assert t._run_state(ti, "dag", "gone") is recovery.GONE
+
+
+def test_the_sweeper_starts_a_run_only_when_no_realtime_run_is_active(monkeypatch):
+    import music_streaming_tasks as t
+
+    asked = []
+    monkeypatch.setattr(t, "request_next_batch", lambda *a: asked.append(a) or {"batch_id": "b"})
+
+    class Ti:
+        def __init__(self, active):
+            self.active = active
+
+        def get_dr_count(self, dag_id, states):
+            assert dag_id == "music_streaming_realtime_pipeline"
+            assert set(states) == {"queued", "running"}
+            return self.active
+
+    assert t.start_run_if_idle(Ti(1), "raw", "kpis", "sweep-1") is False and asked == []
+    assert t.start_run_if_idle(Ti(0), "raw", "kpis", "sweep-1") == {"batch_id": "b"}
+    assert asked == [("raw", "kpis", "sweep-1")]
