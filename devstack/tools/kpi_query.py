@@ -85,7 +85,7 @@ def unsettled_days(table, items: list[dict]) -> dict[str, dict | None]:
     return unsettled
 
 
-def stored_snapshots(s3, processed_bucket: str) -> Callable[[str], dict]:
+def snapshot_reader(s3, processed_bucket: str) -> Callable[[str], dict]:
     """Reads (once each) the stored KPI snapshot of a batch."""
     return functools.lru_cache(maxsize=None)(
         lambda batch: aws.read_json(s3, processed_bucket, layout.kpi_results_key(batch))
@@ -205,7 +205,7 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
 
     dynamodb = boto3.resource("dynamodb") if args.aws else cfg.resource("dynamodb")
     s3 = boto3.client("s3") if args.aws else cfg.client("s3")
-    snapshots = stored_snapshots(s3, str(config.settings()["processed_bucket"]))
+    snapshots = snapshot_reader(s3, str(config.settings()["processed_bucket"]))
     items = settled_fetch(dynamodb.Table(args.table), args.date, args.genre, snapshots)
     if args.json:
         for item in sorted(items, key=lambda i: (i["date"], i["pk"], i["sk"])):

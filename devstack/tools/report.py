@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
-from devstack.tools.kpi_query import plain, settled_fetch, stored_snapshots
+from devstack.tools.kpi_query import plain, settled_fetch, snapshot_reader
 from music_streaming import config, dynamo_items
 from music_streaming import ledger as file_ledger
 
@@ -284,7 +284,7 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
         dynamodb, s3 = cfg.resource("dynamodb"), cfg.client("s3")
         source = f"the local stack at {cfg.endpoint}"
     kpi_table = str(settings["dynamodb_table_name"])
-    snapshots = stored_snapshots(s3, str(settings["processed_bucket"]))
+    snapshots = snapshot_reader(s3, str(settings["processed_bucket"]))
     items = plain(settled_fetch(dynamodb.Table(kpi_table), None, None, snapshots))
     ledger = file_ledger.Ledger(dynamodb.Table(config.file_tracker_table(kpi_table)))
     files = plain([i for s in file_ledger.STATES for i in ledger.in_state(s)])

@@ -89,11 +89,16 @@ def write_json(s3, bucket: str, key: str, document) -> None:
     )
 
 
+def error_code(exc) -> str:
+    """The AWS error code of a botocore ClientError ("" when it carries none)."""
+    return exc.response.get("Error", {}).get("Code", "")
+
+
 def head(s3, bucket: str, key: str) -> Optional[dict]:
     try:
         return s3.head_object(Bucket=bucket, Key=key)
     except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
             return None
         raise
 

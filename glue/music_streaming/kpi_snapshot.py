@@ -130,10 +130,6 @@ def check_item_sizes(items: Iterable[Mapping]) -> None:
             )
 
 
-def _error_code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
 def cancellation_codes(exc: ClientError) -> List[str]:
     """The per-action codes of a cancelled transaction ("None" for an action that was fine)."""
     return [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons") or []]
@@ -180,7 +176,7 @@ class SnapshotWriter:
                 )
                 return True
             except ClientError as exc:
-                code = _error_code(exc)
+                code = aws.error_code(exc)
                 if code == "ConditionalCheckFailedException":
                     return False
                 if code not in _TRANSIENT_ERRORS or attempt == RETRIES - 1:
@@ -231,7 +227,7 @@ class SnapshotWriter:
                     self.client.transact_write_items(TransactItems=chunk)
                     break
                 except ClientError as exc:
-                    if _error_code(exc) not in (
+                    if aws.error_code(exc) not in (
                         "TransactionCanceledException",
                         *_TRANSIENT_ERRORS,
                     ):
@@ -247,7 +243,7 @@ class SnapshotWriter:
                     if attempt == RETRIES - 1:
                         raise SnapshotCancelled(
                             f"KPI snapshot {version} of {day}: still cancelled after {RETRIES} "
-                            f"attempts ({codes or _error_code(exc)})"
+                            f"attempts ({codes or aws.error_code(exc)})"
                         ) from exc
                     self._backoff(attempt)
         return True

@@ -297,9 +297,10 @@ class Ledger:
     ) -> List[dict]:
         """Claims files for a batch: those it already holds (a retried claim), then ``first``
         (the triggering files), then ``candidates`` (default: every RECEIVED file of ``bucket``,
-        the raw bucket whose rows the run counts, oldest upload first), up to ``limit`` new ones. A file another batch claimed first is skipped. A file
-        released from a failed run carries a smaller ``batch_limit``: no batch holding it takes
-        more files than that, so a file that breaks its run is soon tried alone."""
+        the raw bucket whose rows the run counts, oldest upload first), up to ``limit`` new ones.
+        A file another batch claimed first is skipped. A file released from a failed run carries
+        a smaller ``batch_limit``: no batch holding it takes more files than that, so a file that
+        breaks its run is soon tried alone. ``lease`` names the run holding the claims."""
         claimed = {
             i["file_key"]: i for i in self.in_state(CLAIMED) if i.get("batch_id") == batch_id
         }
@@ -536,7 +537,7 @@ def _batch_limit(item: dict) -> Optional[int]:
 
 
 def _conditional_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return aws.error_code(exc) == "ConditionalCheckFailedException"
 
 
 # ------------------------------------------------------------------------------ discovery

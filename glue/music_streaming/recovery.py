@@ -81,7 +81,7 @@ def stranded_batches(
         runs = {run_of(i) for i in items} - {None}
         run = sorted(runs)[0] if runs else None
         state = run_states.get(run, GONE) if run else GONE
-        reason = why_dead(run, state) if run else None
+        reason = why_dead(run, state)  # None without a recorded run: only the lease decides
         suspect = state not in (GONE, "success")
         if reason is None:
             expiry = min(lease_expiry(i, default_lease_seconds) for i in items)
