@@ -147,7 +147,7 @@ def lambda_handler(event, context):
     records = event.get("Records") or []
     if not records:
         log.info("no records in event (%s): nothing to do", event.get("Event", "unknown event"))
-        return {"received": [], "ignored": [], "malformed": [], "run": None}
+        return {"received": [], "ignored": [], "malformed": [], "already_recorded": [], "run": None}
     ledger = file_ledger.Ledger(
         boto3.resource("dynamodb", region_name=region).Table(os.environ["FILE_LEDGER_TABLE"])
     )
@@ -195,6 +195,7 @@ def lambda_handler(event, context):
             "received": [v.key for v, _ in received],
             "ignored": ignored,
             "malformed": malformed,
+            "already_recorded": known,
             "run": "waiting",
         }
     conf = {
@@ -227,6 +228,7 @@ def lambda_handler(event, context):
         "received": conf["keys"],
         "ignored": ignored,
         "malformed": malformed,
+        "already_recorded": known,
         "run": result,
         "batch_id": batch_id,
     }
