@@ -13,6 +13,7 @@ from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import bootstrap, deploy, seed
 from devstack.runtime import stack
 from devstack.tools import (
+    bench_glue_scripts,
     bench_history,
     bench_kpis,
     bench_stack,
@@ -146,6 +147,11 @@ COMMANDS: dict[str, Command] = {
         "daily batches in sequence: does a batch cost more as history grows",
         bench_history.add_arguments,
         bench_history.run,
+    ),
+    "bench-glue-scripts": (
+        "a trivial GlueContext script against a DataFrame-only one, through the local Glue API",
+        bench_glue_scripts.add_arguments,
+        bench_glue_scripts.run,
     ),
     "bench-stack": (
         "the local stack: start, sample upload, a burst",

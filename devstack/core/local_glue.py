@@ -1,5 +1,5 @@
 """Raw calls to the local Glue API: its extras beyond Glue's operations (DeleteJobRuns,
-FailNextRuns) and fields boto3 drops as unknown to Glue's shapes (a run's ProcessGroup)."""
+FailNextRuns, GetRunProcesses), which boto3 cannot call."""
 
 from __future__ import annotations
 

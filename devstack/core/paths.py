@@ -9,6 +9,8 @@ ROOT = Path(__file__).resolve().parents[2]
 GLUE_DIR = ROOT / "glue"
 JOBS_DIR = GLUE_DIR / "jobs"
 PACKAGE_DIR = GLUE_DIR / "music_streaming"
+# The local awsglue (GlueContext, DynamicFrame…): first on the path of local Glue runs.
+AWSGLUE_DIR = GLUE_DIR / "awsglue_local"
 LAMBDA_DIR = ROOT / "lambda" / "trigger_dag"
 DAGS_DIR = ROOT / "airflow" / "dags"
 SAMPLE_DATA_DIR = ROOT / "scripts" / "sample_data"

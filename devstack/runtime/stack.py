@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from devstack.core import emulator, paths
 from devstack.core.stack_config import AIRFLOW_USERS, MWAA_REST_API_USER, StackConfig
 from music_streaming import aws, config
@@ -130,7 +132,7 @@ def components(cfg: StackConfig) -> list[Component]:
             [
                 python,
                 "-m",
-                "devstack.services.glue_service",
+                "devstack.services.glue",
                 "--port",
                 str(cfg.glue_port),
                 "--state-dir",
@@ -203,11 +205,15 @@ def free_port() -> int:
 
 
 def pid_of(component: Component, cfg: StackConfig) -> int | None:
-    """The component's pid while it runs; reaps it when it is our exited child (a zombie)."""
+    """The component's pid while it runs: the pid file's process if it is still the one started
+    (its start time matches: a pid alone may be another process's after a reboot); reaps it
+    when it is our exited child (a zombie)."""
     try:
-        pid = int(component.pid_file(cfg).read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
+        pid_text, _, started = component.pid_file(cfg).read_text().partition(" ")
+        pid = int(pid_text)
+        if not started or abs(psutil.Process(pid).create_time() - float(started)) > 0.01:
+            return None
+    except (OSError, ValueError, psutil.Error):
         return None
     try:
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
@@ -260,7 +266,8 @@ def start(component: Component, cfg: StackConfig) -> int:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    component.pid_file(cfg).write_text(str(process.pid))
+    started = psutil.Process(process.pid).create_time()
+    component.pid_file(cfg).write_text(f"{process.pid} {started}")
     return process.pid
 
 

@@ -1,7 +1,8 @@
-"""Glue Spark job ``music_streaming_etl_complete``: arguments (``job_args.EtlArgs``), the Spark
-session where the task needs one, then one of the three tasks of ``music_streaming.etl_tasks``
-(full_etl, dynamodb_only, archiving_only: what each does is documented there), its metrics and
-the job's commit. Wiring only: every step is an importable, tested function of the package.
+"""Glue Spark job ``music_streaming_etl_complete``: arguments (``job_args.EtlArgs``), Glue's
+context and job where the task needs Spark, then one of the three tasks of
+``music_streaming.etl_tasks`` (full_etl, dynamodb_only, archiving_only: what each does is
+documented there), its metrics and the job's commit. Wiring only: every step is an importable,
+tested function of the package.
 
 S3 access settings (endpoint, credentials) come from outside the script, as in Glue.
 """
@@ -20,23 +21,17 @@ from music_streaming.job_args import EtlArgs
 log = logging.getLogger("music_streaming_etl")
 
 
-def start_spark(args: EtlArgs):
-    """(SparkSession, Glue Job or None): GlueContext/Job only where Glue's libraries work."""
-    from pyspark.sql import SparkSession
+def start_glue(args: EtlArgs):
+    """(SparkSession, Job): Glue's context and job, as in every Glue script (in AWS Glue's own
+    library, locally the stack's), with the pipeline's Spark settings."""
+    from awsglue.context import GlueContext
+    from awsglue.job import Job
+    from pyspark.context import SparkContext
 
-    try:
-        from awsglue.context import GlueContext
-        from awsglue.job import Job
-        from pyspark.context import SparkContext
-
-        glue_context = GlueContext(SparkContext.getOrCreate())
-        job = Job(glue_context)
-        job.init(args.JOB_NAME, {k.lstrip("-"): v for k, v in args.arguments().items()})
-        spark = glue_context.spark_session
-    except Exception as exc:  # noqa: BLE001 - plain Spark outside Glue
-        log.info("running without GlueContext (%s)", type(exc).__name__)
-        # named from outside, as Glue names its runs (the local Glue API: the run id)
-        spark, job = SparkSession.builder.getOrCreate(), None
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    job = Job(glue_context)
+    job.init(args.JOB_NAME, {k.lstrip("-"): v for k, v in args.arguments().items()})
+    spark = glue_context.spark_session
     hadoop = spark.sparkContext._jsc.hadoopConfiguration()
     for key, value in config.SPARK_CONF.items():
         if key.startswith("spark.hadoop."):
@@ -50,8 +45,9 @@ def run(argv: list[str]) -> int:
     args = EtlArgs.from_argv(argv)
     s3 = aws.client("s3", args.aws_region)
     cloudwatch = aws.client("cloudwatch", args.aws_region)
-    # Only full_etl computes with Spark; loading and archiving are plain boto3 work.
-    spark, job = start_spark(args) if args.task_type == "full_etl" else (None, None)
+    # Only full_etl computes with Spark; loading and archiving are plain boto3 work, which
+    # starts no JVM locally (in Glue the job's Spark is there anyway).
+    spark, job = start_glue(args) if args.task_type == "full_etl" else (None, None)
     started = time.monotonic()
     try:
         result = TASKS[args.task_type](spark, s3, args)
@@ -77,8 +73,6 @@ def run(argv: list[str]) -> int:
     )
     if job is not None:
         job.commit()
-    elif spark is not None:
-        spark.stop()  # its event log complete before the run ends (Glue ends its own session)
     return 0
 
 

@@ -182,8 +182,8 @@ class LiveStack:
         return [i for i in items if dates is None or i["date"] in dates]
 
     def glue_call(self, operation: str, body: dict) -> dict:
-        """The local Glue API as raw JSON (its extras, e.g. a run's ProcessGroup, which boto3
-        drops as unknown to Glue's shapes)."""
+        """The local Glue API as raw JSON (its extras, e.g. GetRunProcesses, which boto3 cannot
+        call)."""
         return local_glue.call(self.cfg.glue_endpoint, self.cfg.region, operation, body)
 
     def fail_next_glue_runs(self, job_name: str, count: int = 1) -> None:

@@ -138,17 +138,18 @@ def test_a_glue_run_killed_during_archiving_is_repaired_by_the_retry(live, ref, 
     killed, running_since = None, {}
     deadline = time.monotonic() + 600
     while killed is None and time.monotonic() < deadline:
+        groups = live.glue_call("GetRunProcesses", {"JobName": etl_job})["Processes"]
         for run in live.glue_call("GetJobRuns", {"JobName": etl_job})["JobRuns"]:
             if (
                 run["Arguments"].get("--task_type") != "archiving_only"
                 or run["JobRunState"] != "RUNNING"
-                or not run.get("ProcessGroup")
+                or not groups.get(run["Id"])
             ):
                 continue
             since = running_since.setdefault(run["Id"], time.monotonic())
             archived = sum(live.ledger.get(f)["state"] == file_ledger.ARCHIVED for f in ids)
             if archived or time.monotonic() - since > 1.5:  # mid-way through the files
-                os.killpg(run["ProcessGroup"], signal.SIGKILL)  # kill -9
+                os.killpg(groups[run["Id"]], signal.SIGKILL)  # kill -9
                 killed = run["Id"]
                 break
         time.sleep(0.02)

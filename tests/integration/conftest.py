@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import boto3
 import pytest
 from job_stack import Stack
 
@@ -40,3 +41,18 @@ def package_zip(tmp_path_factory):
 @pytest.fixture
 def stack(endpoint, package_zip, tmp_path):
     return Stack(endpoint, package_zip, tmp_path)
+
+
+@pytest.fixture
+def script_bucket(endpoint):
+    s3 = boto3.client("s3")
+    name = f"glue-scripts-{local_stack.free_port()}"
+    s3.create_bucket(Bucket=name)
+    scripts = {
+        "echo.py": "import sys, time\nprint('ARGS', sys.argv[1:], flush=True)\ntime.sleep(2)\n",
+        "fail.py": "raise ValueError('bad input row 7')\n",
+        "slow.py": "import time\ntime.sleep(60)\n",
+    }
+    for key, body in scripts.items():
+        s3.put_object(Bucket=name, Key=key, Body=body.encode())
+    return name

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 
 from devstack.provision import bootstrap
-from devstack.services import glue_exec
+from devstack.services.glue import runtime as glue_exec
 from music_streaming import config
 from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs, ValidationArgs

@@ -13,10 +13,14 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from devstack.core import emulator
+from devstack.core import emulator, local_glue
 from devstack.core.airflow_api import Airflow
 from devstack.runtime.stack import free_port
-from devstack.services import glue_catalog, glue_service, http_api, mwaa_service
+from devstack.services import http_api, mwaa_service
+from devstack.services.glue import catalog as glue_catalog
+from devstack.services.glue import models as glue_models
+from devstack.services.glue import responses as glue_responses
+from devstack.services.glue.server import create_backend
 from music_streaming import catalog, config
 
 pytestmark = pytest.mark.integration
@@ -40,27 +44,12 @@ def serve(handler_class) -> tuple[str, ThreadingHTTPServer]:
 @pytest.fixture
 def glue(endpoint, tmp_path):
     url, server = serve(
-        glue_service.handler_class(
-            glue_service.GlueJobs(tmp_path, endpoint), glue_catalog.Catalog(tmp_path), GUARD("glue")
+        glue_responses.handler_class(
+            create_backend(tmp_path, endpoint), glue_catalog.Catalog(tmp_path), GUARD("glue")
         )
     )
     yield boto3.client("glue", endpoint_url=url)
     server.shutdown()
-
-
-@pytest.fixture
-def script_bucket(endpoint):
-    s3 = boto3.client("s3")
-    name = f"glue-scripts-{free_port()}"
-    s3.create_bucket(Bucket=name)
-    scripts = {
-        "echo.py": "import sys, time\nprint('ARGS', sys.argv[1:], flush=True)\ntime.sleep(2)\n",
-        "fail.py": "raise ValueError('bad input row 7')\n",
-        "slow.py": "import time\ntime.sleep(60)\n",
-    }
-    for key, body in scripts.items():
-        s3.put_object(Bucket=name, Key=key, Body=body.encode())
-    return name
 
 
 def job(glue, bucket, name, script, **extra):
@@ -81,7 +70,7 @@ def wait_done(glue, name, run_id, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = glue.get_job_run(JobName=name, RunId=run_id)["JobRun"]
-        if run["JobRunState"] not in glue_service.ACTIVE:
+        if run["JobRunState"] not in glue_models.ACTIVE:
             return run
         time.sleep(0.3)
     raise TimeoutError(run_id)
@@ -190,20 +179,24 @@ def test_catalog_tables_and_partitions_through_boto3(glue, tmp_path):
 def test_restarted_service_stops_the_runs_it_left_behind(endpoint, script_bucket, tmp_path):
     """A run's process lives in its own session; a restarted service must not leave it running
     beside Airflow's retry of the same run."""
-    jobs = glue_service.GlueJobs(tmp_path, endpoint)
+    jobs = create_backend(tmp_path, endpoint)
     url, server = serve(
-        glue_service.handler_class(jobs, glue_catalog.Catalog(tmp_path), GUARD("glue"))
+        glue_responses.handler_class(jobs, glue_catalog.Catalog(tmp_path), GUARD("glue"))
     )
     client = boto3.client("glue", endpoint_url=url)
     job(client, script_bucket, "orphan", "slow.py")
     run_id = client.start_job_run(JobName="orphan")["JobRunId"]
     deadline = time.monotonic() + 30
-    while "ProcessGroup" not in jobs.runs["orphan"][run_id] and time.monotonic() < deadline:
+    while run_id not in jobs.processes and time.monotonic() < deadline:
         time.sleep(0.2)
-    group = jobs.runs["orphan"][run_id]["ProcessGroup"]
+    group = jobs.processes[run_id]["group"]
+    raw = local_glue.call(
+        url, config.DEFAULT_REGION, "GetJobRun", {"JobName": "orphan", "RunId": run_id}
+    )
+    assert "ProcessGroup" not in raw["JobRun"]  # the service's own detail, not Glue's shape
     server.shutdown()  # the service dies; its run's process does not
 
-    restarted = glue_service.GlueJobs(tmp_path, endpoint)
+    restarted = create_backend(tmp_path, endpoint)
     run = restarted.runs["orphan"][run_id]
     assert run["JobRunState"] == "FAILED" and "restarted" in run["ErrorMessage"]
     with pytest.raises(ProcessLookupError):

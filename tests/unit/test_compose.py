@@ -73,7 +73,8 @@ def test_mounted_paths_and_commands_exist(compose):
         command = service.get("command") or []
         if isinstance(command, list) and "-m" in command:
             module = command[command.index("-m") + 1]
-            assert (paths.ROOT / (module.replace(".", "/") + ".py")).exists(), module
+            source = paths.ROOT / module.replace(".", "/")
+            assert source.with_suffix(".py").exists() or (source / "__main__.py").exists(), module
     hook = paths.ROOT / "localstack" / "init" / "ready.d" / "10-bootstrap.sh"
     assert hook.stat().st_mode & 0o111, "init hook must be executable"
     assert "devstack bootstrap aws" in hook.read_text()

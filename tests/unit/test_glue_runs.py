@@ -3,12 +3,16 @@ log settings, the run named by its id."""
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
-from devstack.services import glue_exec, glue_service
+from devstack.core import paths
+from devstack.services.glue import runtime as glue_exec
+from devstack.services.glue import supervisor
 
 
 class FakeS3:
@@ -26,21 +30,21 @@ class FakeS3:
 def test_the_spark_ui_arguments_become_event_logs_in_a_directory_that_exists():
     s3 = FakeS3()
     arguments = {"--enable-spark-ui": "true", "--spark-event-logs-path": "s3://b/logs"}
-    conf = glue_service.spark_ui_conf(s3, arguments)
+    conf = supervisor.spark_ui_conf(s3, arguments)
     assert conf["spark.eventLog.enabled"] == "true"
     assert conf["spark.eventLog.dir"] == "s3://b/logs/"
     assert s3.put == [("b", "logs/")]  # Spark refuses a missing directory
-    glue_service.spark_ui_conf(s3, arguments)
+    supervisor.spark_ui_conf(s3, arguments)
     assert len(s3.put) == 1
-    assert glue_service.spark_ui_conf(s3, {"--enable-spark-ui": "false"}) == {}
-    assert glue_service.spark_ui_conf(s3, {}) == {}
+    assert supervisor.spark_ui_conf(s3, {"--enable-spark-ui": "false"}) == {}
+    assert supervisor.spark_ui_conf(s3, {}) == {}
 
 
 @pytest.mark.parametrize("path", ["", "logs/", "s3://"])
 def test_the_spark_ui_needs_an_s3_log_path(path):
     arguments = {"--enable-spark-ui": "true", "--spark-event-logs-path": path}
     with pytest.raises(ValueError, match="--spark-event-logs-path s3://bucket/prefix/"):
-        glue_service.spark_ui_conf(FakeS3(), arguments)
+        supervisor.spark_ui_conf(FakeS3(), arguments)
 
 
 def spark_run(runtime: glue_exec.Runtime) -> tuple[list[str], dict[str, str]]:
@@ -63,19 +67,47 @@ def test_a_spark_run_is_named_by_its_run_id_and_gets_the_extra_conf():
     assert "spark.eventLog.enabled=true" in argv
     assert argv[argv.index("--py-files") + 1] == "package.zip"
     assert argv[-3:] == ["job.py", "--batch_id", "b"]
-    assert "--enable-spark-ui" in glue_service.GLUE_ONLY_ARGUMENTS  # not passed to the script
+    assert "--enable-spark-ui" in supervisor.GLUE_ONLY_ARGUMENTS  # not passed to the script
 
 
 def test_on_demand_the_script_runs_under_python_and_pyspark_gets_the_same_spark_settings():
     submitted, _ = spark_run(glue_exec.Runtime(jars_dir="", spark_on_demand=False))
     argv, env = spark_run(glue_exec.Runtime(jars_dir=""))
     assert argv == [glue_exec.Runtime().job_python, "job.py", "--batch_id", "b"]
-    assert env["PYTHONPATH"] == "package.zip"  # the script's imports, before Spark starts
+    # the local awsglue first, then the script's imports, before Spark starts
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(paths.AWSGLUE_DIR), "package.zip"]
     spark = shlex.split(env["PYSPARK_SUBMIT_ARGS"])
     assert spark == [*submitted[1:-3], "pyspark-shell"]  # spark-submit's options, one by one
     assert "spark.driver.extraJavaOptions=" + glue_exec.Runtime().java_options() in spark
     off = glue_exec.Runtime.from_env({"LOCAL_GLUE_SPARK_ON_DEMAND": "0"})
     assert not off.spark_on_demand and glue_exec.Runtime.from_env({}).spark_on_demand
+    # spark-submit's driver gets the local awsglue through the same variable
+    assert str(paths.AWSGLUE_DIR) in _env_of_submitted()["PYTHONPATH"].split(os.pathsep)
+
+
+def _env_of_submitted() -> dict[str, str]:
+    return spark_run(glue_exec.Runtime(jars_dir="", spark_on_demand=False))[1]
+
+
+def test_the_image_keeps_its_own_awsglue_when_asked_or_when_it_has_one(tmp_path):
+    assert glue_exec.Runtime.from_env({"LOCAL_GLUE_AWSGLUE": "image"}).awsglue_path == ""
+    assert glue_exec.Runtime.from_env({}).awsglue_path == str(paths.AWSGLUE_DIR)
+    # auto: a python that imports an awsglue of its own keeps it (the aws-glue-libs image)
+    fake = tmp_path / "site" / "awsglue"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={fake.parent} exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    image = {"LOCAL_GLUE_AWSGLUE": "auto", "LOCAL_GLUE_PYTHON": str(python)}
+    assert glue_exec.Runtime.from_env(image).awsglue_path == ""
+    clean = tmp_path / "clean-python"
+    clean.write_text(f'#!/bin/sh\nPYTHONPATH= exec {sys.executable} "$@"\n')
+    clean.chmod(0o755)
+    bare = {"LOCAL_GLUE_AWSGLUE": "auto", "LOCAL_GLUE_PYTHON": str(clean)}
+    assert glue_exec.Runtime.from_env(bare).awsglue_path == str(paths.AWSGLUE_DIR)
+    with pytest.raises(ValueError, match="LOCAL_GLUE_AWSGLUE"):
+        glue_exec.Runtime.from_env({"LOCAL_GLUE_AWSGLUE": "mine"})
 
 
 def java_options(argv: list[str]) -> str:

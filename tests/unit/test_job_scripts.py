@@ -8,7 +8,7 @@ import pytest
 
 from devstack.core import paths
 from devstack.provision import package
-from devstack.services import glue_service
+from devstack.services.glue import supervisor
 from music_streaming import config, job_args
 
 # The validation job runs on Glue's Python shell (3.9): everything it imports must parse as 3.9.
@@ -149,7 +149,7 @@ def test_package_zip_is_reproducible(tmp_path):
 def test_job_definition_defaults_name_only_the_jobs_own_arguments(job_key, arguments_class):
     definition = config.glue_job_definition(job_key, config.settings(), "arn:aws:iam::1:role/r")
     # Glue's own special parameters (the local Glue API keeps them from the script, as Glue does)
-    defaults = set(definition["DefaultArguments"]) - set(glue_service.GLUE_ONLY_ARGUMENTS)
+    defaults = set(definition["DefaultArguments"]) - set(supervisor.GLUE_ONLY_ARGUMENTS)
     assert defaults <= {f"--{name}" for name in arguments_class.names()}
 
 

@@ -10,22 +10,14 @@ import threading
 import time
 from pathlib import Path
 
-from devstack.services.http_api import ApiError
+from devstack.services.glue import exceptions as err
+from devstack.services.glue.models import page
 
 MAX_BATCH_PARTITIONS = 100  # Glue's limit of BatchCreatePartition and BatchDeletePartition
 
 
-def _not_found(what: str) -> ApiError:
-    return ApiError(400, "EntityNotFoundException", f"{what} not found")
-
-
-def _page(items: list, req: dict, key: str, default_size: int = 100) -> dict:
-    start = int(req.get("NextToken") or 0)
-    size = int(req.get("MaxResults") or default_size)
-    reply: dict = {key: items[start : start + size]}
-    if start + size < len(items):
-        reply["NextToken"] = str(start + size)
-    return reply
+def _not_found(what: str) -> err.EntityNotFoundException:
+    return err.EntityNotFoundException(f"{what} not found")
 
 
 class Catalog:
@@ -59,9 +51,7 @@ class Catalog:
     def _partition_key(table: dict, values: list[str]) -> str:
         expected = len(table["table"].get("PartitionKeys", []))
         if len(values) != expected:
-            raise ApiError(
-                400,
-                "InvalidInputException",
+            raise err.InvalidInputException(
                 f"{len(values)} partition values given, table {table['table']['Name']} has "
                 f"{expected} partition keys",
             )
@@ -72,9 +62,7 @@ class Catalog:
         database = dict(req["DatabaseInput"])
         with self.lock:
             if database["Name"] in self.databases:
-                raise ApiError(
-                    400, "AlreadyExistsException", f"Database {database['Name']} already exists"
-                )
+                raise err.AlreadyExistsException(f"Database {database['Name']} already exists")
             database["CreateTime"] = time.time()
             self.databases[database["Name"]] = {"database": database, "tables": {}}
             self._save()
@@ -84,7 +72,7 @@ class Catalog:
         return {"Database": self._database(req["Name"])["database"]}
 
     def GetDatabases(self, req: dict) -> dict:
-        return _page(
+        return page(
             [self.databases[n]["database"] for n in sorted(self.databases)], req, "DatabaseList"
         )
 
@@ -109,7 +97,7 @@ class Catalog:
             tables = self._database(req["DatabaseName"])["tables"]
             name = req["TableInput"]["Name"]
             if name in tables:
-                raise ApiError(400, "AlreadyExistsException", f"Table {name} already exists")
+                raise err.AlreadyExistsException(f"Table {name} already exists")
             table = self._stored_table(req["DatabaseName"], req["TableInput"], time.time())
             tables[name] = {"table": table, "partitions": {}}
             self._save()
@@ -130,11 +118,9 @@ class Catalog:
 
     def GetTables(self, req: dict) -> dict:
         if req.get("Expression"):
-            raise ApiError(
-                400, "InvalidInputException", "Expression is not supported by the local catalog"
-            )
+            raise err.InvalidInputException("Expression is not supported by the local catalog")
         tables = self._database(req["DatabaseName"])["tables"]
-        return _page([tables[n]["table"] for n in sorted(tables)], req, "TableList")
+        return page([tables[n]["table"] for n in sorted(tables)], req, "TableList")
 
     def DeleteTable(self, req: dict) -> dict:
         with self.lock:
@@ -174,15 +160,13 @@ class Catalog:
     def CreatePartition(self, req: dict) -> dict:
         errors = self._create_partitions(req, [req["PartitionInput"]])
         if errors:
-            raise ApiError(400, "AlreadyExistsException", "Partition already exists.")
+            raise err.AlreadyExistsException("Partition already exists.")
         return {}
 
     def BatchCreatePartition(self, req: dict) -> dict:
         inputs = req.get("PartitionInputList", [])
         if len(inputs) > MAX_BATCH_PARTITIONS:
-            raise ApiError(
-                400,
-                "InvalidInputException",
+            raise err.InvalidInputException(
                 f"at most {MAX_BATCH_PARTITIONS} partitions per call, {len(inputs)} given",
             )
         return {"Errors": self._create_partitions(req, inputs)}
@@ -196,14 +180,12 @@ class Catalog:
 
     def GetPartitions(self, req: dict) -> dict:
         if req.get("Expression") or req.get("Segment"):
-            raise ApiError(
-                400,
-                "InvalidInputException",
+            raise err.InvalidInputException(
                 "Expression and Segment are not supported by the local catalog",
             )
         table = self._table(req["DatabaseName"], req["TableName"])
         partitions = [table["partitions"][k] for k in sorted(table["partitions"])]
-        return _page(partitions, req, "Partitions", default_size=1000)
+        return page(partitions, req, "Partitions", default_size=1000)
 
     def BatchDeletePartition(self, req: dict) -> dict:
         errors = []

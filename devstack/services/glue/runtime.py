@@ -40,12 +40,23 @@ class Runtime:
     # (dynamodb_only, archiving_only) starts no JVM, ~2.3 s sooner done. Off ("0"): spark-submit
     # runs every glueetl script, as where ``job_python`` cannot import pyspark.
     spark_on_demand: bool = True
+    # The local awsglue (GlueContext, DynamicFrame…) put first on every run's path; empty: the
+    # image's own (aws-glue-libs brings AWS's).
+    awsglue_path: str = str(paths.AWSGLUE_DIR)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Runtime:
         """LOCAL_GLUE_{SPARK_SUBMIT,PYTHON,JARS_DIR,DRIVER_MEMORY,DRIVER_JAVA_OPTIONS,
-        CLASS_ARCHIVE,SPARK_ON_DEMAND} override the defaults."""
+        CLASS_ARCHIVE,SPARK_ON_DEMAND} override the defaults; LOCAL_GLUE_AWSGLUE is ``local``
+        (default), ``image`` (the job python's own awsglue) or ``auto`` (the image's where it has
+        AWS's, else the local one)."""
         default = cls()
+        python = environ.get("LOCAL_GLUE_PYTHON", default.job_python)
+        choice = environ.get("LOCAL_GLUE_AWSGLUE", "local")
+        if choice not in ("local", "image", "auto"):
+            raise ValueError(f"LOCAL_GLUE_AWSGLUE={choice!r}: local, image or auto")
+        if choice == "auto":
+            choice = "image" if has_awsglue(python) else "local"
         return cls(
             environ.get("LOCAL_GLUE_SPARK_SUBMIT", default.spark_submit),
             environ.get("LOCAL_GLUE_PYTHON", default.job_python),
@@ -54,6 +65,7 @@ class Runtime:
             environ.get("LOCAL_GLUE_DRIVER_JAVA_OPTIONS", default.driver_java_options),
             environ.get("LOCAL_GLUE_CLASS_ARCHIVE", default.class_archive),
             environ.get("LOCAL_GLUE_SPARK_ON_DEMAND", "1") != "0",
+            default.awsglue_path if choice == "local" else "",
         )
 
     def java_options(self) -> str:
@@ -90,9 +102,11 @@ class Runtime:
         region: str,
         run_name: str | None = None,
         extra_conf: Mapping[str, str] | None = None,
+        extra_jars: list[Path] | None = None,
     ) -> tuple[list[str], dict[str, str]]:
         """(argv, environment) for one job run; a Spark run is named ``run_name`` (the Glue run
-        id, as the Spark UI lists it) and gets ``extra_conf`` (e.g. event logs)."""
+        id, as the Spark UI lists it) and gets ``extra_conf`` (e.g. event logs) and
+        ``extra_jars`` (Glue's ``--extra-jars``, e.g. a JDBC driver)."""
         env = {
             **os.environ,
             **emulator.aws_env(endpoint, region),
@@ -108,7 +122,7 @@ class Runtime:
             spark = ["--master", "local[2]"]
             if run_name:
                 spark += ["--name", run_name]
-            jars = self.hadoop_jars()
+            jars = [*self.hadoop_jars(), *(extra_jars or [])]
             if jars:
                 spark += ["--jars", ",".join(str(j) for j in jars)]
             if extra_py_files:
@@ -116,11 +130,28 @@ class Runtime:
             for key, value in {**self.spark_conf(endpoint), **(extra_conf or {})}.items():
                 spark += ["--conf", f"{key}={value}"]
             if not self.spark_on_demand:
+                inherited = [p for p in [os.environ.get("PYTHONPATH", "")] if p]
+                env["PYTHONPATH"] = os.pathsep.join([*self._awsglue(), *inherited])
                 return [self.spark_submit, *spark, *script_argv], env
             env["PYSPARK_SUBMIT_ARGS"] = shlex.join([*spark, "pyspark-shell"])
-        # the script's own imports of the extra files, before any Spark starts
-        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in extra_py_files)
+        # the script's own imports of the extra files, before any Spark starts; Spark's Python
+        # workers inherit the path (a map function's awsglue records)
+        env["PYTHONPATH"] = os.pathsep.join([*self._awsglue(), *(str(p) for p in extra_py_files)])
         return [self.job_python, *script_argv], env
+
+    def _awsglue(self) -> list[str]:
+        return [self.awsglue_path] if self.awsglue_path else []
+
+
+def has_awsglue(python: str) -> bool:
+    """Whether ``python`` imports an awsglue of its own (the aws-glue-libs image's)."""
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('awsglue') is None)"
+    try:
+        return (
+            subprocess.run([python, "-c", probe], capture_output=True, timeout=60).returncode == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def job_arguments(arguments: Mapping[str, str]) -> list[str]:

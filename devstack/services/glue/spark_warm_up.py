@@ -1,4 +1,4 @@
-"""A small Spark job over local files, run by ``python -m devstack.services.glue_exec
+"""A small Spark job over local files, run by ``python -m devstack.services.glue.runtime
 class-archive`` (scripts/install) so that the classes a job driver loads (CSV, SQL, joins, windows,
 Parquet) are dumped into the class archive every later local Glue run starts from.
 
