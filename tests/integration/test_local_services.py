@@ -166,6 +166,21 @@ def test_catalog_tables_and_partitions_through_boto3(glue, tmp_path):
     assert partitions[1]["StorageDescriptor"]["Location"] == "s3://processed/" + prefixes[1]
     with pytest.raises(glue.exceptions.InvalidInputException, match="3 partition keys"):
         glue.get_partition(**args, PartitionValues=["2030-01-01"])
+    chosen = glue.get_partitions(
+        **args, Expression="genre IN ('g0', 'g2') AND NOT batch_id <> 'b1'"
+    )
+    assert [p["Values"][2] for p in chosen["Partitions"]] == ["g0", "g2"]
+    segments = [
+        [p["Values"][2] for p in glue.get_partitions(**args, Segment=segment)["Partitions"]]
+        for segment in ({"SegmentNumber": n, "TotalSegments": 2} for n in range(2))
+    ]
+    assert sorted(sum(segments, [])) == ["g0", "g1", "g2"] and all(segments)
+    with pytest.raises(glue.exceptions.InvalidInputException, match="Unknown column 'day'"):
+        glue.get_partitions(**args, Expression="day = '2030-01-01'")
+    assert [
+        t["Name"]
+        for t in glue.get_tables(DatabaseName=catalog.DATABASE, Expression="s.*")["TableList"]
+    ] == sorted(t for t in catalog.TABLES if t.startswith("s"))
     glue.batch_delete_partition(**args, PartitionsToDelete=[{"Values": inputs[0]["Values"]}])
     assert len(glue.get_partitions(**args)["Partitions"]) == 2
 

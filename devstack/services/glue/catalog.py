@@ -5,13 +5,16 @@ kept in ``catalog.json`` of the state directory."""
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import threading
 import time
 from pathlib import Path
 
 from devstack.services.glue import exceptions as err
 from devstack.services.glue.models import page
+from devstack.services.glue.partition_expression import ExpressionError, compile_expression
 
 MAX_BATCH_PARTITIONS = 100  # Glue's limit of BatchCreatePartition and BatchDeletePartition
 
@@ -69,12 +72,13 @@ class Catalog:
         return {}
 
     def GetDatabase(self, req: dict) -> dict:
-        return {"Database": self._database(req["Name"])["database"]}
+        with self.lock:
+            return {"Database": copy.deepcopy(self._database(req["Name"])["database"])}
 
     def GetDatabases(self, req: dict) -> dict:
-        return page(
-            [self.databases[n]["database"] for n in sorted(self.databases)], req, "DatabaseList"
-        )
+        with self.lock:
+            found = [copy.deepcopy(self.databases[n]["database"]) for n in sorted(self.databases)]
+        return page(found, req, "DatabaseList")
 
     def DeleteDatabase(self, req: dict) -> dict:
         with self.lock:
@@ -114,13 +118,23 @@ class Catalog:
         return {}
 
     def GetTable(self, req: dict) -> dict:
-        return {"Table": self._table(req["DatabaseName"], req["Name"])["table"]}
+        with self.lock:
+            return {"Table": copy.deepcopy(self._table(req["DatabaseName"], req["Name"])["table"])}
 
     def GetTables(self, req: dict) -> dict:
-        if req.get("Expression"):
-            raise err.InvalidInputException("Expression is not supported by the local catalog")
-        tables = self._database(req["DatabaseName"])["tables"]
-        return page([tables[n]["table"] for n in sorted(tables)], req, "TableList")
+        """``Expression`` is a regular expression the table's whole name matches."""
+        try:
+            pattern = re.compile(req.get("Expression") or ".*")
+        except re.error as exc:
+            raise err.InvalidInputException(
+                f"Expression is not a regular expression: {exc}"
+            ) from exc
+        with self.lock:
+            tables = self._database(req["DatabaseName"])["tables"]
+            found = [
+                copy.deepcopy(tables[n]["table"]) for n in sorted(tables) if pattern.fullmatch(n)
+            ]
+        return page(found, req, "TableList")
 
     def DeleteTable(self, req: dict) -> dict:
         with self.lock:
@@ -172,19 +186,42 @@ class Catalog:
         return {"Errors": self._create_partitions(req, inputs)}
 
     def GetPartition(self, req: dict) -> dict:
-        table = self._table(req["DatabaseName"], req["TableName"])
-        partition = table["partitions"].get(self._partition_key(table, req["PartitionValues"]))
-        if partition is None:
-            raise _not_found(f"Partition {req['PartitionValues']}")
-        return {"Partition": partition}
+        with self.lock:
+            table = self._table(req["DatabaseName"], req["TableName"])
+            partition = table["partitions"].get(self._partition_key(table, req["PartitionValues"]))
+            if partition is None:
+                raise _not_found(f"Partition {req['PartitionValues']}")
+            return {"Partition": copy.deepcopy(partition)}
 
     def GetPartitions(self, req: dict) -> dict:
-        if req.get("Expression") or req.get("Segment"):
-            raise err.InvalidInputException(
-                "Expression and Segment are not supported by the local catalog",
-            )
-        table = self._table(req["DatabaseName"], req["TableName"])
-        partitions = [table["partitions"][k] for k in sorted(table["partitions"])]
+        """Filtered by ``Expression`` (Glue's grammar, ``partition_expression``), one of
+        ``Segment.TotalSegments`` contiguous slices of the sorted partitions, paged."""
+        with self.lock:
+            table = self._table(req["DatabaseName"], req["TableName"])
+            try:
+                test = compile_expression(
+                    req.get("Expression"), table["table"].get("PartitionKeys", [])
+                )
+            except ExpressionError as exc:
+                raise err.InvalidInputException(str(exc)) from exc
+            partitions = [
+                copy.deepcopy(table["partitions"][k])
+                for k in sorted(table["partitions"])
+                if test(table["partitions"][k]["Values"])
+            ]
+        segment = req.get("Segment")
+        if segment:
+            number, total = segment["SegmentNumber"], segment["TotalSegments"]
+            if not 1 <= total <= 10 or not 0 <= number < total:
+                raise err.InvalidInputException(
+                    f"Segment {number} of {total}: TotalSegments is 1..10, SegmentNumber "
+                    "0..TotalSegments-1"
+                )
+            size = -(-len(partitions) // total)  # ceiling: the last slices may be short
+            partitions = partitions[number * size : (number + 1) * size]
+        if req.get("ExcludeColumnSchema"):
+            for partition in partitions:
+                partition.get("StorageDescriptor", {}).pop("Columns", None)
         return page(partitions, req, "Partitions", default_size=1000)
 
     def BatchDeletePartition(self, req: dict) -> dict:
