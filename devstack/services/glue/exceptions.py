@@ -33,6 +33,18 @@ class ConcurrentModificationException(GlueError):
     code = "ConcurrentModificationException"
 
 
+class CrawlerRunningException(GlueError):
+    code = "CrawlerRunningException"
+
+
+class CrawlerNotRunningException(GlueError):
+    code = "CrawlerNotRunningException"
+
+
+class CrawlerStoppingException(GlueError):
+    code = "CrawlerStoppingException"
+
+
 class UnknownOperationException(GlueError):
     """Not one of Glue's operations (the JSON protocol's answer to an unknown X-Amz-Target)."""
 

@@ -8,14 +8,64 @@ from typing import Callable
 from devstack.services import http_api
 from devstack.services.glue import exceptions as err
 from devstack.services.glue.catalog import Catalog
+from devstack.services.glue.crawlers import Crawlers
 from devstack.services.glue.models import GlueBackend, page
 
 
 class GlueResponses:
-    """One method per Glue operation (and two local extras, named so)."""
+    """One method per Glue operation (and the local extras, named so)."""
 
-    def __init__(self, backend: GlueBackend):
+    def __init__(self, backend: GlueBackend, crawlers: Crawlers | None = None):
         self.backend = backend
+        self.crawlers = crawlers
+
+    # -------------------------------------------------------------------------- crawlers
+    def _crawlers(self) -> Crawlers:
+        if self.crawlers is None:
+            raise err.UnknownOperationException("crawlers are not served by this instance")
+        return self.crawlers
+
+    def CreateCrawler(self, req: dict) -> dict:
+        self._crawlers().create(req)
+        return {}
+
+    def GetCrawler(self, req: dict) -> dict:
+        return {"Crawler": self._crawlers().get(req["Name"])}
+
+    def GetCrawlers(self, req: dict) -> dict:
+        return self._crawlers().get_many(req)
+
+    def BatchGetCrawlers(self, req: dict) -> dict:
+        crawlers = self._crawlers()
+        names = req["CrawlerNames"]
+        found = [n for n in names if n in crawlers.crawlers]
+        return {
+            "Crawlers": [crawlers.get(n) for n in found],
+            "CrawlersNotFound": [n for n in names if n not in found],
+        }
+
+    def ListCrawlers(self, req: dict) -> dict:
+        return self._crawlers().list_names(req)
+
+    def UpdateCrawler(self, req: dict) -> dict:
+        self._crawlers().update(req)
+        return {}
+
+    def DeleteCrawler(self, req: dict) -> dict:
+        self._crawlers().delete(req["Name"])
+        return {}
+
+    def StartCrawler(self, req: dict) -> dict:
+        self._crawlers().start(req["Name"])
+        return {}
+
+    def StopCrawler(self, req: dict) -> dict:
+        self._crawlers().stop(req["Name"])
+        return {}
+
+    def GetCrawlerMetrics(self, req: dict) -> dict:
+        metrics = self._crawlers().metrics(req.get("CrawlerNameList"))
+        return page(metrics, req, "CrawlerMetricsList")
 
     # ------------------------------------------------------------------------------ jobs
     def CreateJob(self, req: dict) -> dict:
@@ -149,8 +199,10 @@ def service(responses: GlueResponses, catalog: Catalog) -> Callable[[http_api.Re
 
 
 def handler_class(backend: GlueBackend, catalog: Catalog, guard: http_api.Guard):
+    """The HTTP handler; the crawlers' state beside the jobs', their S3 and logs the runs'."""
+    crawlers = Crawlers(backend.state_dir, catalog, backend.supervisor.endpoint, backend.region)
     return http_api.handler_class(
-        service(GlueResponses(backend), catalog),
+        service(GlueResponses(backend, crawlers), catalog),
         lambda: {"status": "healthy", "jobs": len(backend.jobs)},
         "application/x-amz-json-1.1",
         "InvalidInputException",
