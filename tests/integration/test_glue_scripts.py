@@ -174,6 +174,11 @@ def test_a_glue_studio_script_reads_the_catalog_and_writes_partitions_it_registe
     glueetl(glue, bucket, "studio_job", STUDIO_SCRIPT)
     state, output = run(glue, "studio_job", state_dir, **{"--out": f"s3://{bucket}/out/"})
     assert state == "SUCCEEDED", output
+    (studio_run,) = glue.get_job_runs(JobName="studio_job")["JobRuns"]
+    driver_log = boto3.client("logs").describe_log_streams(
+        logGroupName="/aws-glue/jobs/logs-v2", logStreamNamePrefix=studio_run["Id"]
+    )
+    assert [s["logStreamName"] for s in driver_log["logStreams"]] == [studio_run["Id"]]
     # the catalog's bigint does not hide a value that is not a number: plays is a choice
     assert "|-- plays: choice\n|    |-- long\n|    |-- string\n" in output
 

@@ -1,5 +1,6 @@
 """A run's stdout and stderr, shipped line by line to CloudWatch Logs as Glue ships them:
-``/aws-glue/jobs/output`` and ``/aws-glue/jobs/error``, one stream per run id."""
+``/aws-glue/jobs/output`` and ``/aws-glue/jobs/error``, one stream per run id (a Spark run's
+driver log also to ``/aws-glue/jobs/logs-v2``, continuous logging's group)."""
 
 from __future__ import annotations
 

@@ -150,7 +150,10 @@ class RunSupervisor:
         run_dir = self.backend.state_dir / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         out_path, err_path = run_dir / "stdout.log", run_dir / "stderr.log"
-        shipper = LogShipper(self.endpoint, run_id, {"output": out_path, "error": err_path})
+        files = {"output": out_path, "error": err_path}
+        if job["Command"]["Name"] == "glueetl":  # continuous logging's driver stream, as Glue 3+
+            files["logs-v2"] = err_path
+        shipper = LogShipper(self.endpoint, run_id, files)
         outcome: tuple[str, str | None] = ("FAILED", "the run ended without an outcome")
         try:
             self.backend.take_injected_failure(run["JobName"])
