@@ -1,0 +1,3 @@
+from devstack.services.athena.server import main
+
+main()
