@@ -13,6 +13,7 @@ from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from devstack.provision import bootstrap, deploy, seed
 from devstack.runtime import stack
 from devstack.tools import (
+    bench_catalog,
     bench_glue_scripts,
     bench_history,
     bench_kpis,
@@ -147,6 +148,11 @@ COMMANDS: dict[str, Command] = {
         "daily batches in sequence: does a batch cost more as history grows",
         bench_history.add_arguments,
         bench_history.run,
+    ),
+    "bench-catalog": (
+        "a crawler over many small files, then a GROUP BY through the local Athena API",
+        bench_catalog.add_arguments,
+        bench_catalog.run,
     ),
     "bench-glue-scripts": (
         "a trivial GlueContext script against a DataFrame-only one, through the local Glue API",

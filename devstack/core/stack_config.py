@@ -32,6 +32,7 @@ class StackConfig:
     ministack_port: int = 4566
     glue_port: int = 4580
     mwaa_port: int = 4590
+    athena_port: int = 4595
     airflow_port: int = 8080
     region: str = config.DEFAULT_REGION
     # Local tuning of the DAGs: a short retry delay.
@@ -39,14 +40,15 @@ class StackConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> StackConfig:
-        """MUSIC_STACK_HOME and MUSIC_STACK_{MINISTACK,GLUE,MWAA,AIRFLOW}_PORT override the
-        defaults (state under .stack/, ports 4566, 4580, 4590, 8080)."""
+        """MUSIC_STACK_HOME and MUSIC_STACK_{MINISTACK,GLUE,MWAA,ATHENA,AIRFLOW}_PORT override
+        the defaults (state under .stack/, ports 4566, 4580, 4590, 4595, 8080)."""
         default = cls()
         return cls(
             home=Path(environ.get("MUSIC_STACK_HOME", default.home)),
             ministack_port=int(environ.get("MUSIC_STACK_MINISTACK_PORT", default.ministack_port)),
             glue_port=int(environ.get("MUSIC_STACK_GLUE_PORT", default.glue_port)),
             mwaa_port=int(environ.get("MUSIC_STACK_MWAA_PORT", default.mwaa_port)),
+            athena_port=int(environ.get("MUSIC_STACK_ATHENA_PORT", default.athena_port)),
             airflow_port=int(environ.get("MUSIC_STACK_AIRFLOW_PORT", default.airflow_port)),
             retry_delay_seconds=int(
                 environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS", default.retry_delay_seconds)
@@ -60,6 +62,7 @@ class StackConfig:
             "MUSIC_STACK_MINISTACK_PORT": str(self.ministack_port),
             "MUSIC_STACK_GLUE_PORT": str(self.glue_port),
             "MUSIC_STACK_MWAA_PORT": str(self.mwaa_port),
+            "MUSIC_STACK_ATHENA_PORT": str(self.athena_port),
             "MUSIC_STACK_AIRFLOW_PORT": str(self.airflow_port),
             "MUSIC_STACK_RETRY_DELAY_SECONDS": str(self.retry_delay_seconds),
         }
@@ -75,6 +78,10 @@ class StackConfig:
     @property
     def mwaa_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.mwaa_port}"
+
+    @property
+    def athena_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.athena_port}"
 
     @property
     def airflow_url(self) -> str:
@@ -98,20 +105,24 @@ class StackConfig:
 
     def cli_env(self) -> dict[str, str]:
         """For the AWS CLI and SDKs a user points at the stack (``scripts/stack-env``): every
-        service's endpoint (Glue and MWAA are the local APIs, the rest MiniStack), and no host
+        service's endpoint (Glue, Athena and MWAA are the local APIs, the rest MiniStack), and no host
         prefix (botocore would call MWAA's InvokeRestApi at ``env.127.0.0.1``)."""
         return {
             **self.aws_env(),
             "AWS_ENDPOINT_URL_GLUE": self.glue_endpoint,
+            "AWS_ENDPOINT_URL_ATHENA": self.athena_endpoint,
             "AWS_ENDPOINT_URL_MWAA": self.mwaa_endpoint,
             "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         }
 
     def client(self, service: str):
-        """A boto3 client of the stack (Glue and MWAA at the local APIs, the rest at MiniStack)."""
-        endpoint = {"glue": self.glue_endpoint, "mwaa": self.mwaa_endpoint}.get(
-            service, self.endpoint
-        )
+        """A boto3 client of the stack (Glue, Athena and MWAA at the local APIs, the rest at
+        MiniStack)."""
+        endpoint = {
+            "glue": self.glue_endpoint,
+            "athena": self.athena_endpoint,
+            "mwaa": self.mwaa_endpoint,
+        }.get(service, self.endpoint)
         arguments = self._session_arguments()
         if service == "mwaa":  # botocore would call env.<host>, a name the local API does not have
             arguments["config"] = arguments["config"].merge(Config(inject_host_prefix=False))

@@ -27,9 +27,9 @@ from devstack.core.stack_config import AIRFLOW_USERS, MWAA_REST_API_USER, StackC
 from music_streaming import aws, config
 
 
-def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
-    """The ``aws_default`` connection: AWS calls to the emulator, Glue to the local Glue API.
-    (The Compose stack uses the same, with service hostnames.)"""
+def aws_connection(endpoint: str, glue_endpoint: str, athena_endpoint: str, region: str) -> str:
+    """The ``aws_default`` connection: AWS calls to the emulator, Glue and Athena to the local
+    APIs. (The Compose stack uses the same, with service hostnames.)"""
     return json.dumps(
         {
             "conn_type": "aws",
@@ -38,7 +38,10 @@ def aws_connection(endpoint: str, glue_endpoint: str, region: str) -> str:
             "extra": {
                 "region_name": region,
                 "endpoint_url": endpoint,
-                "service_config": {"glue": {"endpoint_url": glue_endpoint}},
+                "service_config": {
+                    "glue": {"endpoint_url": glue_endpoint},
+                    "athena": {"endpoint_url": athena_endpoint},
+                },
                 "config_kwargs": {"retries": aws.RETRY_POLICY},
             },
         }
@@ -87,7 +90,9 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": cfg.airflow_url,
         "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(cfg),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
-        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(cfg.endpoint, cfg.glue_endpoint, cfg.region),
+        "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(
+            cfg.endpoint, cfg.glue_endpoint, cfg.athena_endpoint, cfg.region
+        ),
         "PYTHONPATH": os.pathsep.join([str(paths.GLUE_DIR), str(paths.ROOT)]),
         "MUSIC_PIPELINE_RETRY_DELAY_SECONDS": str(cfg.retry_delay_seconds),
         "NO_PROXY": "*",
@@ -144,6 +149,27 @@ def components(cfg: StackConfig) -> list[Component]:
             ],
             aws,
             f"{cfg.glue_endpoint}/health",
+        ),
+        Component(
+            "athena-api",
+            cfg.athena_port,
+            [
+                python,
+                "-m",
+                "devstack.services.athena",
+                "--port",
+                str(cfg.athena_port),
+                "--state-dir",
+                str(cfg.home / "athena"),
+                "--endpoint",
+                cfg.endpoint,
+                "--glue-endpoint",
+                cfg.glue_endpoint,
+                "--region",
+                cfg.region,
+            ],
+            aws,
+            f"{cfg.athena_endpoint}/health",
         ),
         Component(
             "airflow-api-server",
@@ -316,6 +342,7 @@ def up(cfg: StackConfig) -> dict[str, float]:
     for name in (
         "ministack",
         "glue-api",
+        "athena-api",
         "airflow-api-server",
         "airflow-scheduler",
         "airflow-dag-processor",
@@ -325,7 +352,7 @@ def up(cfg: StackConfig) -> dict[str, float]:
         if pid_of(component, cfg) is None:
             say(f"{name}: starting" + (f" on port {component.port}" if component.port else ""))
             start(component, cfg)
-    for name in ("ministack", "glue-api"):
+    for name in ("ministack", "glue-api", "athena-api"):
         timings[name] = start_and_wait(parts[name], cfg)
         say(f"{name}: healthy")
     timings["airflow"] = wait_for(

@@ -1,39 +1,36 @@
-"""``scripts/query "SELECT ..."``: SQL over the Data Catalog's tables (catalog.py).
-
-Locally, DuckDB runs it over the stack's S3: each table is a view over the Parquet files of the
-partitions the catalog lists, with the catalog's columns and partition keys. Files are fetched
-once into ``.stack/query-cache`` (by ETag) and the ones no partition names any more are removed.
-With ``--aws`` the query runs in Athena, in the pipeline's workgroup.
+"""``scripts/query "SELECT ..."``: SQL over the Data Catalog's tables (catalog.py), through
+Athena's API in the pipeline's workgroup: the stack's local Athena API (DuckDB executing over the
+files of the partitions the catalog lists), or Athena in AWS with ``--aws``. One client, one code
+path; values come back typed by the result's column types.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import NamedTuple
 
 from devstack.core import arguments
 from devstack.core.stack_config import StackConfig
-from music_streaming import aws, catalog, config, layout
+from devstack.runtime import stack
+from music_streaming import aws, catalog, config
 
-# Hive types of the catalog -> DuckDB's.
-DUCKDB_TYPES = {
-    "string": "VARCHAR",
-    "bigint": "BIGINT",
-    "int": "INTEGER",
-    "double": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-}
 ATHENA_DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
+# Athena's column types -> how a value of the result is read back
+TYPED = {
+    "tinyint": int,
+    "smallint": int,
+    "integer": int,
+    "bigint": int,
+    "double": float,
+    "float": float,
+    "real": float,
+    "boolean": lambda v: v == "true",
+}
 
 
 class QueryError(Exception):
@@ -60,56 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aws", action="store_true", help="run in Athena (default credentials)")
 
 
-def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+class CatalogTables:
+    """The catalog's tables and partition counts (of the stack, or of AWS with --aws)."""
 
-
-def duckdb_type(table: str, hive: str) -> str:
-    if hive not in DUCKDB_TYPES:
-        raise QueryError(f"table {table}: column type {hive!r} has no DuckDB equivalent")
-    return DUCKDB_TYPES[hive]
-
-
-def view_sql(table: dict, files: dict[str, list[str]]) -> str:
-    """A DuckDB view of a catalog table (GetTable's shape) over local Parquet files (path ->
-    partition values): its columns, cast to the catalog's types, then its partition keys."""
-    name = table["Name"]
-    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
-    keys = [(k["Name"], k["Type"]) for k in table.get("PartitionKeys", [])]
-    if not files:  # no partition yet: the columns, no rows
-        fields = ", ".join(
-            f"CAST(NULL AS {duckdb_type(name, kind)}) AS {quoted(column)}"
-            for column, kind in columns + keys
-        )
-        return f"CREATE VIEW {quoted(name)} AS SELECT {fields} WHERE false"
-    data = ", ".join(
-        f"CAST(d.{quoted(c)} AS {duckdb_type(name, kind)}) AS {quoted(c)}" for c, kind in columns
-    )
-    partition = ", ".join(
-        f"CAST(f.{quoted(k)} AS {duckdb_type(name, kind)}) AS {quoted(k)}" for k, kind in keys
-    )
-    values = ", ".join(
-        "(" + ", ".join(sql_string(v) for v in [path, *vals]) + ")" for path, vals in files.items()
-    )
-    aliases = ", ".join(quoted(a) for a in ["file", *(k for k, _ in keys)])
-    paths = ", ".join(sql_string(p) for p in files)
-    return (
-        f"CREATE VIEW {quoted(name)} AS SELECT {data}{', ' if partition else ''}{partition} "
-        f"FROM read_parquet([{paths}], filename = true, union_by_name = true) d "
-        f"JOIN (VALUES {values}) f({aliases}) ON d.filename = f.file"
-    )
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class LocalCatalog:
-    """The catalog's tables (of the stack, or of AWS for --tables) with their Parquet files
-    fetched into ``cache``."""
-
-    def __init__(self, glue, s3, cache: Path):
-        self.glue, self.s3, self.cache = glue, s3, cache
+    def __init__(self, glue):
+        self.glue = glue
 
     def tables(self) -> list[dict]:
         try:
@@ -129,62 +81,11 @@ class LocalCatalog:
             TableName=table,
         )
 
-    def files(self, table: str) -> dict[str, list[str]]:
-        """Local path -> partition values, of every Parquet object of the table's partitions."""
-        wanted: dict[tuple[str, str, str], list[str]] = {}
-        for partition in self.partitions(table):
-            bucket, prefix = layout.split_s3_url(partition["StorageDescriptor"]["Location"])
-            for obj in aws.paged(
-                self.s3, "list_objects_v2", "Contents", Bucket=bucket, Prefix=prefix
-            ):
-                if obj["Key"].endswith(".parquet"):
-                    wanted[(bucket, obj["Key"], obj["ETag"])] = partition["Values"]
-        self.cache.mkdir(parents=True, exist_ok=True)
-        local = {
-            source: self.cache
-            / (hashlib.sha256("\0".join(source).encode()).hexdigest() + ".parquet")
-            for source in wanted
-        }
-        missing = [s for s, path in local.items() if not path.exists()]
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda s: self._fetch(s, local[s]), missing))
-        return {str(local[s]): values for s, values in wanted.items()}
 
-    def _fetch(self, source: tuple[str, str, str], path: Path) -> None:
-        bucket, key, _etag = source
-        partial = path.with_suffix(".part")
-        self.s3.download_file(bucket, key, str(partial))
-        partial.replace(path)  # a crash leaves no half file under the cached name
-
-    def connect(self):
-        """A DuckDB connection with one view per table; the cache keeps only files in use."""
-        import duckdb
-
-        con = duckdb.connect()
-        used: set[str] = set()
-        for table in self.tables():
-            files = self.files(table["Name"])
-            used |= set(files)
-            con.execute(view_sql(table, files))
-        for stale in self.cache.glob("*.parquet"):
-            if str(stale) not in used:
-                stale.unlink()
-        return con
-
-
-def run_local(cfg: StackConfig, sql: str, max_rows: int) -> Result:
-    import duckdb
-
-    con = LocalCatalog(cfg.client("glue"), cfg.client("s3"), cfg.home / "query-cache").connect()
-    try:
-        cursor = con.execute(sql)
-    except duckdb.Error as exc:
-        raise QueryError(str(exc).strip()) from exc
-    if cursor.description is None:
-        return Result([], [], False)
-    columns = [d[0] for d in cursor.description]
-    rows = cursor.fetchmany(max_rows + 1)
-    return Result(columns, rows[:max_rows], len(rows) > max_rows)
+def typed(value: str | None, athena_type: str):
+    if value is None or athena_type not in TYPED:
+        return value
+    return TYPED[athena_type](value)
 
 
 def run_athena(athena, sql: str, max_rows: int, timeout: float = 600) -> Result:
@@ -212,6 +113,7 @@ def run_athena(athena, sql: str, max_rows: int, timeout: float = 600) -> Result:
             f"Athena query {query_id} {status['State']}: {status.get('StateChangeReason', '')}"
         )
     columns: list[str] = []
+    types: list[str] = []
     rows: list[tuple] = []
     # the first row of a SELECT's (DML) results repeats the column names
     header = int(execution.get("StatementType") == "DML")
@@ -219,10 +121,14 @@ def run_athena(athena, sql: str, max_rows: int, timeout: float = 600) -> Result:
     while len(rows) <= max_rows:
         page = athena.get_query_results(**request)
         if not columns:
-            columns = [c["Name"] for c in page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]]
+            info = page["ResultSet"]["ResultSetMetadata"]["ColumnInfo"]
+            columns, types = [c["Name"] for c in info], [c["Type"] for c in info]
         data = page["ResultSet"]["Rows"][header:]
         header = 0
-        rows += [tuple(d.get("VarCharValue") for d in row["Data"]) for row in data]
+        rows += [
+            tuple(typed(d.get("VarCharValue"), t) for d, t in zip(row["Data"], types))
+            for row in data
+        ]
         if not page.get("NextToken"):
             break
         request["NextToken"] = page["NextToken"]
@@ -274,21 +180,24 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
         print("query: give a SQL statement, or --tables", file=sys.stderr)
         return 2
     import boto3
+    from botocore.exceptions import ClientError
 
     try:
         if args.tables:
-            glue = boto3.client("glue") if args.aws else cfg.client("glue")
-            tables = LocalCatalog(glue, None, cfg.home / "query-cache")
+            tables = CatalogTables(boto3.client("glue") if args.aws else cfg.client("glue"))
             listed = tables.tables()
             print(
                 tables_text(listed, {t["Name"]: len(tables.partitions(t["Name"])) for t in listed})
             )
             return 0
-        if args.aws:
-            result = run_athena(boto3.client("athena"), args.sql, args.max_rows)
-        else:
-            result = run_local(cfg, args.sql, args.max_rows)
-    except QueryError as exc:
+        if not args.aws and not stack.listening(cfg.athena_endpoint):
+            raise QueryError(
+                f"nothing answers at {cfg.athena_endpoint}, the local Athena API: `scripts/up` "
+                "starts it (a stack started before it existed needs `scripts/down` first)"
+            )
+        athena = boto3.client("athena") if args.aws else cfg.client("athena")
+        result = run_athena(athena, args.sql, args.max_rows)
+    except (QueryError, ClientError) as exc:
         print(f"query: {exc}", file=sys.stderr)
         return 1
     print(render(result, args.format))

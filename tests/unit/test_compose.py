@@ -123,7 +123,12 @@ def test_airflow_settings_agree_with_the_native_stack(compose):
     for key, value in stack.AIRFLOW_SHARED_SETTINGS.items():
         assert airflow_env[key] == value, key
     assert json.loads(airflow_env["AIRFLOW_CONN_AWS_DEFAULT"]) == json.loads(
-        stack.aws_connection("http://localstack:4566", "http://glue:4580", config.DEFAULT_REGION)
+        stack.aws_connection(
+            "http://localstack:4566",
+            "http://glue:4580",
+            "http://athena-api:4595",
+            config.DEFAULT_REGION,
+        )
     )
     for name in (
         "airflow-apiserver",
@@ -131,6 +136,7 @@ def test_airflow_settings_agree_with_the_native_stack(compose):
         "airflow-triggerer",
         "airflow-init",
         "mwaa-api",
+        "athena-api",
     ):
         assert compose["services"][name]["environment"] == airflow_env, name
 
@@ -144,7 +150,7 @@ def test_services_wire_the_same_names(compose):
         compose["services"]["localstack"]["environment"]["LAMBDA_DOCKER_NETWORK"]
         == compose["networks"]["default"]["name"]
     )
-    for name in ("localstack", "glue", "postgres", "airflow-apiserver", "mwaa-api"):
+    for name in ("localstack", "glue", "postgres", "airflow-apiserver", "mwaa-api", "athena-api"):
         assert "healthcheck" in compose["services"][name], name
     assert set(compose["volumes"]) >= {"localstack-data", "postgres-data", "glue-state"}
 

@@ -438,6 +438,9 @@ class Engine:
             digest = hashlib.sha256("\0".join(source).encode()).hexdigest()
             local[source] = self.cache / (digest + suffix)
         missing = [s for s, path in local.items() if not path.exists()]
+        for source, path in local.items():
+            if source not in missing:
+                path.touch()  # read now: kept by the service's cache clean-up
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda s: self._fetch(s, local[s]), missing))
         return {str(local[s]): found for s, found in wanted.items()}

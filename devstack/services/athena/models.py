@@ -32,6 +32,7 @@ NO_OUTPUT = (
 )
 MAX_RESULTS = 1000
 MAX_LIST = 50
+CACHE_DAYS = 1  # fetched data files older than this go when the service starts
 
 
 def workgroup(name: str, output_location: str = "", enforce: bool = False) -> dict:
@@ -92,6 +93,10 @@ class AthenaBackend:
         self.pool = ThreadPoolExecutor(2, thread_name_prefix="athena")
         state_dir.mkdir(parents=True, exist_ok=True)
         (state_dir / "results").mkdir(exist_ok=True)
+        cache = state_dir / "cache"
+        for cached in cache.glob("*") if cache.is_dir() else ():  # files no query read lately
+            if cached.stat().st_mtime < time.time() - CACHE_DAYS * 86400:
+                cached.unlink(missing_ok=True)
         self.state_file = state_dir / "athena_state.json"
         state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
         self.executions: dict[str, dict] = state.get("executions", {})

@@ -1,12 +1,15 @@
-"""The DDL the local Athena API runs against the catalog, parsed as Athena's DDL reference writes
-it, and the catalog types read by the engine."""
+"""The local Athena API's parts: the DDL it runs against the catalog, parsed as Athena's DDL
+reference writes it; the engine's views of catalog tables (types and partition values from the
+catalog, not from the files); values and types as Athena shows them."""
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from devstack.services.athena import ddl, engine
 from devstack.services.athena.exceptions import QueryFailed
+from music_streaming import catalog
 
 
 def test_create_external_table_with_every_clause():
@@ -107,3 +110,45 @@ def test_values_as_athena_shows_them():
     assert engine.text([1, None]) == "[1, null]"
     assert engine.text({"a": 1, "b": "x"}) == "{a=1, b=x}"
     assert engine.text({"key": ["k"], "value": [2]}) == "{k=2}"
+
+
+def test_a_view_has_the_catalogs_columns_and_partition_values(tmp_path):
+    con = duckdb.connect()
+    files = {}
+    for i, genre in enumerate(["rock", "r&b"]):
+        path = tmp_path / f"{i}.parquet"
+        con.execute(
+            f"COPY (SELECT 'u{i}' AS user_id, 't' AS track_id, 'streams/a.csv' AS source_key, "
+            f"'v1' AS source_version, '001' AS upload_order, TIMESTAMP '2030-01-01 10:00:00' "
+            f"AS listen_time, DATE '2030-01-01' AS listen_date, 'n' AS track_name, 'a' AS "
+            f"artists, {1000 + i} AS duration_ms, true AS known_track, true AS known_user, "
+            f"'ignored' AS column_not_in_the_catalog) TO '{path}' (FORMAT parquet)"
+        )
+        files[str(path)] = (["2030-01-01", "b-1", genre], 1)
+    table = catalog.table_input("streams", "processed")
+    con.execute(engine.view_sql("streams", table, files))
+    rows = con.execute(
+        "SELECT genre, duration_ms, date, batch_id FROM streams ORDER BY genre"
+    ).fetchall()
+    assert rows == [("r&b", 1001, "2030-01-01", "b-1"), ("rock", 1000, "2030-01-01", "b-1")]
+    described = {r[0]: r[1] for r in con.execute("DESCRIBE streams").fetchall()}
+    assert list(described) == [c for c, _ in catalog.TABLES["streams"].columns] + [
+        "date",
+        "batch_id",
+        "genre",
+    ]
+    assert described["duration_ms"] == "BIGINT" and described["listen_date"] == "DATE"
+
+
+def test_a_table_without_partitions_is_an_empty_view_with_its_columns():
+    con = duckdb.connect()
+    con.execute(engine.view_sql("songs", catalog.table_input("songs", "processed"), {}))
+    assert con.execute("SELECT count(*), count(genre) FROM songs").fetchall() == [(0, 0)]
+    assert "batch_id" in {r[0] for r in con.execute("DESCRIBE songs").fetchall()}
+
+
+def test_an_unknown_catalog_type_is_named():
+    table = catalog.table_input("users", "processed")
+    table["StorageDescriptor"]["Columns"][0]["Type"] = "uniontype<int,string>"
+    with pytest.raises(QueryFailed, match="Unknown type: uniontype<int,string>"):
+        engine.view_sql("users", table, {})
