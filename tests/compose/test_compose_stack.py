@@ -18,6 +18,7 @@ import pytest
 
 from devstack.core import emulator, paths
 from devstack.runtime.stack import free_port
+from devstack.tools import query
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
 from devstack.tools.kpi_query import fetch
 from music_streaming import config
@@ -26,6 +27,14 @@ from music_streaming import ledger as file_ledger
 pytestmark = pytest.mark.compose
 WORK = paths.ROOT / ".cache" / "compose-ci"
 SETTINGS = config.settings()
+
+
+# each day's and genre's plays from the catalog's tables, as the KPIs count them
+PLAYS = """
+    WITH song AS (SELECT track_id, min(genre) AS genre FROM songs GROUP BY track_id),
+    plays AS (SELECT DISTINCT user_id, track_id, listen_time, listen_date FROM streams)
+    SELECT CAST(listen_date AS VARCHAR) AS day, genre, count(*) AS plays
+    FROM plays JOIN song USING (track_id) GROUP BY 1, 2"""
 
 
 def client(kind: str, service: str, port: int):
@@ -63,7 +72,9 @@ def test_docker_compose_up_runs_the_pipeline_to_the_independent_kpis(capsys):
             tags, built = images.build_bases(env, WORK)
             binary = str(compose_binary.result())
             timings["engine, bases and Compose v2 ready"] = time.monotonic() - started
-            ports = {name: free_port() for name in ("LOCALSTACK", "GLUE", "MWAA", "AIRFLOW")}
+            ports = {
+                name: free_port() for name in ("LOCALSTACK", "GLUE", "MWAA", "ATHENA", "AIRFLOW")
+            }
             env.update(
                 AIRFLOW_BASE_IMAGE=tags["airflow-base"],
                 GLUE_BASE_IMAGE=tags["glue-base"],
@@ -108,6 +119,14 @@ def test_docker_compose_up_runs_the_pipeline_to_the_independent_kpis(capsys):
                 kpis = fetch(dynamodb.Table(SETTINGS["dynamodb_table_name"]), None, None)
                 expected = expected_items(sample["streams"], sample["songs"], sample["users"])
                 assert kpi_items_only(kpis) == expected
+                # the catalog's tables through the Compose stack's Athena API give the same plays
+                plays = query.run_athena(client("client", "athena", ports["ATHENA"]), PLAYS, 10000)
+                daily = {
+                    (i["date"], i["genre"]): int(i["listen_count"])
+                    for i in kpis
+                    if i["sk"] == "METRIC#DAILY"
+                }
+                assert daily and {(r[0], r[1]): r[2] for r in plays.rows} == daily
             except (subprocess.CalledProcessError, AssertionError, TimeoutError):
                 logs = subprocess.run(
                     [*compose, "logs", "--no-color", "--tail", "40"],

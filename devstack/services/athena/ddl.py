@@ -442,17 +442,6 @@ def normal_location(location: str) -> str:
     return f"{scheme}://{bucket}/{path + '/' if path else ''}"
 
 
-def classification(table: CreateTable) -> str:
-    serde = table.serde.lower()
-    if "parquet" in serde or "parquet" in table.input_format.lower():
-        return "parquet"
-    if "orc" in serde:
-        return "orc"
-    if "json" in serde:
-        return "json"
-    return "csv"
-
-
 def table_input(table: CreateTable) -> dict:
     """The Glue TableInput Athena's CREATE EXTERNAL TABLE makes."""
     return {
