@@ -168,3 +168,9 @@ def test_include_paths_with_or_without_the_scheme():
     assert crawl.split_path("bucket/input") == ("bucket", "input/")
     assert crawl.split_path("s3://bucket/a/b/") == ("bucket", "a/b/")
     assert crawl.split_path("s3://bucket") == ("bucket", "")
+
+
+def test_targets_other_than_s3_fail_the_crawl_with_a_reason():
+    crawler = {"Name": "c", "Targets": {"S3Targets": [], "JdbcTargets": [{"Path": "db/%"}]}}
+    with pytest.raises(crawl.CrawlError, match="only S3 targets.*JdbcTargets"):
+        crawl.plan(None, crawler, set(), "run", print)

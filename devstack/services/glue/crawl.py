@@ -36,6 +36,10 @@ PARQUET_FORMATS = (
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 
 
+class CrawlError(ValueError):
+    """A crawl that cannot be done as asked; the message becomes LastCrawl.ErrorMessage."""
+
+
 @dataclass
 class CrawledFile:
     bucket: str
@@ -303,6 +307,11 @@ def plan(
     new_only = crawler.get("RecrawlPolicy", {}).get("RecrawlBehavior") == "CRAWL_NEW_FOLDERS_ONLY"
     tables: list[TablePlan] = []
     skipped = 0
+    other = sorted(k for k, v in crawler["Targets"].items() if v and k != "S3Targets")
+    if other:  # said, not skipped: a crawl that read nothing of them must not pass for one that did
+        raise CrawlError(
+            f"only S3 targets are crawled locally; this crawler also has {', '.join(other)}"
+        )
     for target in crawler["Targets"].get("S3Targets", []):
         bucket, prefix = split_path(target["Path"])
         crawled = []
@@ -380,6 +389,8 @@ def run_in_child(connection, request: dict) -> None:
             request["known_tables"],
         )
         connection.send({"ok": True, "plan": result, "log": lines})
+    except CrawlError as exc:
+        connection.send({"ok": False, "error": str(exc), "log": lines})
     except MemoryError:
         connection.send(
             {"ok": False, "error": "the crawl ran out of its memory limit", "log": lines}
