@@ -22,6 +22,27 @@ from music_streaming import config
 
 STACK_NAME = config.PROJECT
 TEMPLATE = paths.ROOT / "infra" / "template.json"
+# CloudFormation takes at most 51,200 bytes as TemplateBody; a template goes by TemplateURL from
+# the artifacts bucket instead, under a key named by its content (a rollback finds it there).
+TEMPLATE_PREFIX = "cloudformation/"
+
+
+def template_key() -> str:
+    return (
+        f"{TEMPLATE_PREFIX}template-{hashlib.sha256(TEMPLATE.read_bytes()).hexdigest()[:16]}.json"
+    )
+
+
+def upload_template(s3, bucket: str, region: str) -> str:
+    """The template in the artifacts bucket (once per content); its URL for CloudFormation."""
+    key = template_key()
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except s3.exceptions.ClientError:
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=TEMPLATE.read_bytes(), ContentType="application/json"
+        )
+    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
 
 
 def stack_parameters(mwaa: list[str] | None) -> list[dict]:
@@ -65,8 +86,9 @@ def ensure_artifacts_bucket(s3, name: str, region: str) -> None:
     )
 
 
-def deploy_stack(cloudformation, name: str, parameters: list[dict]) -> str:
-    """Create or update through a change set; returns what happened."""
+def deploy_stack(cloudformation, name: str, parameters: list[dict], template_url: str) -> str:
+    """Create or update through a change set of the template at ``template_url``; returns what
+    happened."""
     try:
         cloudformation.describe_stacks(StackName=name)
         change_type = "UPDATE"
@@ -77,7 +99,7 @@ def deploy_stack(cloudformation, name: str, parameters: list[dict]) -> str:
         StackName=name,
         ChangeSetName=change_set,
         ChangeSetType=change_type,
-        TemplateBody=TEMPLATE.read_text(),
+        TemplateURL=template_url,
         Parameters=parameters,
         Capabilities=["CAPABILITY_IAM"],
     )
@@ -126,8 +148,9 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
         if args.dry_run:
             print(
                 f"would create s3://{bucket} if missing (versioned, private, encrypted), "
-                "upload the artifacts that changed, and deploy CloudFormation stack "
-                f"{args.stack_name!r} from {TEMPLATE.relative_to(paths.ROOT)} "
+                "upload the artifacts that changed and the template "
+                f"(s3://{bucket}/{template_key()}), and deploy CloudFormation stack "
+                f"{args.stack_name!r} from it by TemplateURL "
                 f"({len(template['Resources'])} resources) with parameters "
                 + ", ".join(f"{p['ParameterKey']}={p['ParameterValue']}" for p in parameters)
             )
@@ -138,12 +161,10 @@ def run(args: argparse.Namespace, cfg: StackConfig) -> int:
         s3 = boto3.client("s3", region_name=region)
         ensure_artifacts_bucket(s3, bucket, region)
         print("uploaded:", package.upload_changed(s3, bucket, files) or "nothing (all current)")
-        print(
-            "stack:",
-            deploy_stack(
-                boto3.client("cloudformation", region_name=region), args.stack_name, parameters
-            ),
-        )
+        template_url = upload_template(s3, bucket, region)
+        print("template:", template_url)
+        cloudformation = boto3.client("cloudformation", region_name=region)
+        print("stack:", deploy_stack(cloudformation, args.stack_name, parameters, template_url))
         return 0
 
     if args.dry_run:
