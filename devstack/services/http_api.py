@@ -1,4 +1,4 @@
-"""The HTTP plumbing both local AWS APIs (Glue, MWAA) share. Standard library only: the Glue image
+"""The HTTP plumbing the local AWS APIs (Glue, Athena, MWAA) share. Standard library only: the Glue image
 runs these services, so no web framework.
 
 A service is a function from a ``Request`` to a JSON-able reply; it raises ``ApiError`` for an AWS
@@ -9,12 +9,14 @@ Every request passes a ``Guard`` first, because these APIs run scripts and trigg
 reaches them: the ``Host`` must be one the service is configured for (DNS rebinding), a request from a
 web page (``Origin``/``Sec-Fetch-*``) is refused (a cross-site POST needs no preflight), and a POST
 must carry a SigV4 signature made with the stack's secret key for this service and region, checked as
-AWS checks it (botocore computes the expected signature).
+AWS checks it (botocore computes the expected signature; a declared ``X-Amz-Content-SHA256`` must be
+the hash of the body received). A body over ``MAX_BODY_BYTES`` is refused before it is read.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import json
 import logging
@@ -63,6 +65,7 @@ Service = Callable[[Request], dict]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 MAX_CLOCK_SKEW_SECONDS = 15 * 60  # as AWS: an older signature has expired
+MAX_BODY_BYTES = 5 * 1024 * 1024  # a request body over this is refused before it is read
 SIGV4 = "AWS4-HMAC-SHA256"
 
 
@@ -127,6 +130,15 @@ class Guard:
         missing = [h for h in signed if h not in request.headers]
         if missing:
             raise ApiError(400, "IncompleteSignatureException", f"signed headers absent: {missing}")
+        declared = request.header("x-amz-content-sha256")
+        if declared and not hmac.compare_digest(declared, hashlib.sha256(request.body).hexdigest()):
+            # botocore's signer would take the header's word for the body: hash what came
+            raise ApiError(
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided "
+                "(X-Amz-Content-SHA256 is not the body's hash)",
+            )
         if not self.secret_keys:
             return
         expected = [self.signature(request, signed, stamp, secret) for secret in self.secret_keys]
@@ -188,6 +200,13 @@ def handler_class(
 
         def _request(self, method: str) -> Request:
             length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True  # the unread body must not be taken for a request
+                raise ApiError(
+                    413,
+                    "RequestEntityTooLargeException",
+                    f"a request body of {length} bytes is over the limit of {MAX_BODY_BYTES}",
+                )
             url = urllib.parse.urlsplit(self.path)
             return Request(
                 method,
@@ -199,8 +218,8 @@ def handler_class(
             )
 
         def do_GET(self):
-            request = self._request("GET")
             try:
+                request = self._request("GET")
                 guard.check(request)
             except ApiError as error:
                 self._error(error)
@@ -211,7 +230,11 @@ def handler_class(
                 self._error(ApiError(404, "ResourceNotFoundException", f"no route {self.path}"))
 
         def do_POST(self):
-            request = self._request("POST")
+            try:
+                request = self._request("POST")
+            except ApiError as error:
+                self._error(error)
+                return
             try:
                 guard.check(request)
                 self._reply(200, service(request))

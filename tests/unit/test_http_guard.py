@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -126,6 +128,52 @@ def test_a_body_changed_after_signing_is_refused(api):
     request.data = b'{"JobName": "other"}'
     request.headers["Content-length"] = str(len(request.data))
     assert refusal(request)[:2] == (403, "InvalidSignatureException")
+
+
+def test_a_body_swapped_under_a_signed_payload_hash_is_refused(api):
+    """botocore's signer takes X-Amz-Content-SHA256's word for the body; the guard hashes the
+    body it received (a signed GetJob whose body was swapped for a CreateJob's was accepted)."""
+    original = b'{"JobName": "mine"}'
+    digest = hashlib.sha256(original).hexdigest()
+    honest = signed_with_payload_hash(api, original, digest)
+    with urllib.request.urlopen(honest, timeout=5) as reply:
+        assert reply.status == 200
+    swapped = signed_with_payload_hash(api, original, digest)
+    swapped.data = b'{"Name": "theirs", "Role": "admin", "Command": {}}'
+    swapped.headers["Content-length"] = str(len(swapped.data))
+    status, code, message = refusal(swapped)
+    assert (status, code) == (403, "InvalidSignatureException") and "body's hash" in message
+
+
+def signed_with_payload_hash(url: str, body: bytes, digest: str):
+    """Signed as a client that sends the payload's hash as a signed header (S3's style)."""
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=body,
+        headers={
+            "X-Amz-Target": "AWSGlue.GetJob",
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Content-SHA256": digest,
+        },
+    )
+    SigV4Auth(Credentials("k", SECRET), "glue", REGION).add_auth(request)
+    return urllib.request.Request(
+        url, data=body, headers=dict(request.headers.items()), method="POST"
+    )
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(api):
+    host, port = api.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+            + str(http_api.MAX_BODY_BYTES + 1).encode()
+            + b"\r\n\r\n"
+        )  # no body follows: the answer comes without it
+        reply = conn.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 413")
+    assert "RequestEntityTooLargeException" in reply
 
 
 def test_a_malformed_authorization_is_refused(api):
