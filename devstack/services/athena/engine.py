@@ -20,6 +20,7 @@ import duckdb
 
 from devstack.services.athena import ddl
 from devstack.services.athena.exceptions import QueryFailed
+from music_streaming import aws
 
 CATALOG = "awsdatacatalog"
 HIVE_TO_DUCKDB = {
@@ -323,7 +324,7 @@ class Engine:
     def _ShowTables(self, s: ddl.ShowTables, default: str) -> Outcome:
         database = s.database or default
         try:
-            tables = self._all("get_tables", "TableList", DatabaseName=database)
+            tables = aws.paged(self.glue, "get_tables", "TableList", DatabaseName=database)
         except self.glue.exceptions.EntityNotFoundException as exc:
             raise QueryFailed(
                 f"SCHEMA_NOT_FOUND: line 1:1: Schema '{database}' does not exist", 1301
@@ -337,7 +338,7 @@ class Engine:
         return Outcome("UTILITY", [Column("tab_name", "varchar")], [[n] for n in sorted(names)])
 
     def _ShowDatabases(self, s: ddl.ShowDatabases, _default: str) -> Outcome:
-        names = sorted(d["Name"] for d in self._all("get_databases", "DatabaseList"))
+        names = sorted(d["Name"] for d in aws.paged(self.glue, "get_databases", "DatabaseList"))
         return Outcome("UTILITY", [Column("database_name", "varchar")], [[n] for n in names])
 
     def _Describe(self, s: ddl.Describe, default: str) -> Outcome:
@@ -345,17 +346,6 @@ class Engine:
         columns = table["StorageDescriptor"]["Columns"] + table.get("PartitionKeys", [])
         rows = [[f"{c['Name']:<20}\t{c['Type']:<20}\t{c.get('Comment', '')}"] for c in columns]
         return Outcome("UTILITY", [Column("col_name", "varchar")], rows)
-
-    def _all(self, operation: str, key: str, **request) -> list[dict]:
-        found, token = [], None
-        while True:
-            page = getattr(self.glue, operation)(
-                **request, **({"NextToken": token} if token else {})
-            )
-            found += page[key]
-            token = page.get("NextToken")
-            if not token:
-                return found
 
     # ------------------------------------------------------------------------ queries
     def _query(self, query_id: str, sql: str, database: str) -> Outcome:
@@ -412,7 +402,8 @@ class Engine:
         if keys:
             locations = [
                 (p["StorageDescriptor"]["Location"], p["Values"])
-                for p in self._all(
+                for p in aws.paged(
+                    self.glue,
                     "get_partitions",
                     "Partitions",
                     DatabaseName=table["DatabaseName"],

@@ -16,7 +16,8 @@ from devstack.services.glue import exceptions as err
 from devstack.services.glue.models import page
 from devstack.services.glue.partition_expression import ExpressionError, compile_expression
 
-MAX_BATCH_PARTITIONS = 100  # Glue's limit of BatchCreatePartition and BatchDeletePartition
+MAX_BATCH_PARTITIONS = 100  # Glue's limit of BatchCreatePartition
+MAX_BATCH_DELETE_PARTITIONS = 25  # and of BatchDeletePartition
 
 
 def _not_found(what: str) -> err.EntityNotFoundException:

@@ -19,7 +19,11 @@ import boto3
 
 from devstack.services.glue import crawl
 from devstack.services.glue import exceptions as err
-from devstack.services.glue.catalog import Catalog
+from devstack.services.glue.catalog import (
+    MAX_BATCH_DELETE_PARTITIONS,
+    MAX_BATCH_PARTITIONS,
+    Catalog,
+)
 from devstack.services.glue.models import page
 from music_streaming import aws
 
@@ -361,12 +365,12 @@ class Crawlers:
                 else:
                     lines.append(f"INFO : Schema change of table {name} logged, not applied (LOG)")
             partitions = table["partitions"]
-            for start in range(0, len(partitions), 100):
+            for start in range(0, len(partitions), MAX_BATCH_PARTITIONS):
                 self.catalog.BatchCreatePartition(
                     {
                         "DatabaseName": database,
                         "TableName": name,
-                        "PartitionInputList": partitions[start : start + 100],
+                        "PartitionInputList": partitions[start : start + MAX_BATCH_PARTITIONS],
                     }
                 )
             if partitions:
@@ -391,12 +395,12 @@ class Crawlers:
             for p in stored["Partitions"]
             if tuple(p["Values"]) not in present
         ]
-        for start in range(0, len(gone), 25):
+        for start in range(0, len(gone), MAX_BATCH_DELETE_PARTITIONS):
             self.catalog.BatchDeletePartition(
                 {
                     "DatabaseName": database,
                     "TableName": name,
-                    "PartitionsToDelete": gone[start : start + 25],
+                    "PartitionsToDelete": gone[start : start + MAX_BATCH_DELETE_PARTITIONS],
                 }
             )
         if gone:
