@@ -16,9 +16,11 @@ from devstack.tools import (
     bench_catalog,
     bench_glue_scripts,
     bench_history,
+    bench_iam,
     bench_kpis,
     bench_stack,
     demo,
+    iam_check,
     kpi_query,
     ledger_report,
     query,
@@ -128,6 +130,12 @@ COMMANDS: dict[str, Command] = {
         rebuild_kpis.add_arguments,
         rebuild_kpis.run,
     ),
+    "iam-check": (
+        "each call the components made as their roles against the template's IAM policies: "
+        "what AWS would deny, what no call used",
+        iam_check.add_arguments,
+        iam_check.run,
+    ),
     "report": (
         "one self-contained HTML page of the KPIs (with charts) and the file ledger",
         report.add_arguments,
@@ -158,6 +166,11 @@ COMMANDS: dict[str, Command] = {
         "a trivial GlueContext script against a DataFrame-only one, through the local Glue API",
         bench_glue_scripts.add_arguments,
         bench_glue_scripts.run,
+    ),
+    "bench-iam": (
+        "the emulator's IAM modes (off, audit, enforce): a role session's calls per second",
+        bench_iam.add_arguments,
+        bench_iam.run,
     ),
     "bench-stack": (
         "the local stack: start, sample upload, a burst",

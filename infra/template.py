@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "glue")]
 
-from music_streaming import catalog, config  # noqa: E402
+from music_streaming import catalog, config, layout  # noqa: E402
 
 TEMPLATE = Path(__file__).with_name("template.json")
 SETTINGS = config.settings()
@@ -309,9 +309,16 @@ OBJECT_VERSION_ACTIONS = [
     "s3:DeleteObject",
     "s3:DeleteObjectVersion",
 ]
-ARCHIVE_ACTIONS = [a for a in OBJECT_VERSION_ACTIONS if not a.startswith("s3:Delete")] + [
+COPY_ACTIONS = [a for a in OBJECT_VERSION_ACTIONS if not a.startswith("s3:Delete")]
+ARCHIVE_ACTIONS = COPY_ACTIONS + [
     "s3:PutObjectTagging"  # the ARCHIVED tag: only then may a copy move to cold storage
 ]
+# What Spark's writes replace in the processed bucket (dynamic partition overwrite, event logs)
+SPARK_REWRITTEN_PREFIXES = (
+    layout.PROCESSED_DATA_PREFIX,
+    layout.REFERENCE_PREFIX,
+    config.SPARK_EVENT_LOGS_PREFIX,
+)
 LEDGER_ACTIONS = [
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -343,13 +350,32 @@ def glue_role() -> dict:
                             ],
                             "Resource": [sub(bucket_arn(s)) for s in BUCKETS.values()],
                         },
+                        # Raw: exact versions read, and deleted once archived or quarantined.
                         {
                             "Effect": "Allow",
                             "Action": OBJECT_VERSION_ACTIONS,
+                            "Resource": [sub(bucket_arn("raw_data_bucket", True))],
+                        },
+                        # Quarantine: copies added and verified, never deleted.
+                        {
+                            "Effect": "Allow",
+                            "Action": COPY_ACTIONS,
+                            "Resource": [sub(bucket_arn("quarantine_bucket", True))],
+                        },
+                        # Processed: reports, KPI snapshots and Parquet written; only what Spark
+                        # rewrites (Parquet, reference data, its event logs) may be deleted, never
+                        # the kpis/*.json snapshots rebuild-kpis restores the table from.
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:GetObject", "s3:PutObject"],
+                            "Resource": [sub(bucket_arn("processed_bucket", True))],
+                        },
+                        {
+                            "Effect": "Allow",
+                            "Action": ["s3:DeleteObject"],
                             "Resource": [
-                                sub(bucket_arn(s, True))
-                                for s in BUCKETS.values()
-                                if s != "archive_bucket"
+                                sub(bucket_arn("processed_bucket") + f"/{prefix}*")
+                                for prefix in SPARK_REWRITTEN_PREFIXES
                             ],
                         },
                         # The archive is write-once for the pipeline: copies are added (a retry
@@ -367,8 +393,10 @@ def glue_role() -> dict:
                         },
                         {
                             "Effect": "Allow",
+                            # the jobs never delete a ledger item (only the trigger and the sweeper
+                            # drop the run flag)
                             "Action": [
-                                *LEDGER_ACTIONS,
+                                *(a for a in LEDGER_ACTIONS if a != "dynamodb:DeleteItem"),
                                 "dynamodb:ConditionCheckItem",
                                 "dynamodb:DescribeTable",
                             ],
@@ -514,6 +542,12 @@ def lambda_role() -> dict:
     }
 
 
+MWAA_WRITTEN_PREFIXES = (
+    config.STATE_KEY.split("/")[0] + "/",
+    layout.files_manifest_key("x").split("/")[0] + "/",
+)
+
+
 def mwaa_role() -> dict:
     glue_jobs = [
         sub("arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:job/" + str(spec["name"]))
@@ -554,10 +588,11 @@ def mwaa_role() -> dict:
                                 sub(bucket_arn(s)) for s in [*BUCKETS.values(), "scripts_bucket"]
                             ],
                         },
+                        # The tasks read the jobs' reports and summaries, never the data files.
                         {
                             "Effect": "Allow",
                             "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-                            "Resource": [sub(bucket_arn(s, True)) for s in BUCKETS.values()],
+                            "Resource": [sub(bucket_arn("processed_bucket", True))],
                         },
                         # What MWAA runs (DAGs, requirements) it may read, never write: a writable
                         # DAG folder would let any task change the code the environment runs.
@@ -579,10 +614,15 @@ def mwaa_role() -> dict:
                                 sub(bucket_arn("scripts_bucket") + f"/{config.SCRIPTS_PREFIX}*")
                             ],
                         },
+                        # The tasks write the daily state file and each batch's claimed-files
+                        # manifest, nothing else, and delete nothing there.
                         {
                             "Effect": "Allow",
-                            "Action": ["s3:PutObject", "s3:DeleteObject"],
-                            "Resource": [sub(bucket_arn("processed_bucket", True))],
+                            "Action": ["s3:PutObject"],
+                            "Resource": [
+                                sub(bucket_arn("processed_bucket") + f"/{prefix}*")
+                                for prefix in MWAA_WRITTEN_PREFIXES
+                            ],
                         },
                         {
                             "Effect": "Allow",

@@ -36,6 +36,10 @@ class Airflow:
         with urllib.request.urlopen(request, timeout=30) as reply:
             return json.loads(reply.read())["access_token"]
 
+    def fresh_token(self) -> str:
+        """A fresh JWT of this user (what Airflow's UI keeps in its ``_token`` cookie)."""
+        return self._login()
+
     def call(self, method: str, path: str, query: dict | None, body) -> tuple[int, object]:
         url = f"{self.url}/api/v2{path}"
         if query:

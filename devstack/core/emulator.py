@@ -10,6 +10,20 @@ from pathlib import Path
 LOCAL_ACCESS_KEY = "local"
 LOCAL_SECRET_KEY = "local"
 STATE_SUBDIRS = ("tmp", "state", "s3")
+LOCAL_ACCOUNT = "000000000000"  # the emulator's default account
+
+
+# The template's roles (logical id) by the names the emulator holds them under (AWS names them).
+LOCAL_ROLE_NAMES = {
+    "GlueJobRole": "music-streaming-glue",
+    "TriggerDagRole": "music-streaming-trigger-lambda",
+    "MwaaExecutionRole": "music-streaming-mwaa",
+}
+
+
+def local_role_arn(name: str) -> str:
+    return f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"
+
 
 # How Spark (jobs, the history server) reaches the emulator's S3, with s3:// paths as in Glue.
 S3A_STATIC = {
@@ -35,6 +49,32 @@ def s3a_settings(endpoint: str) -> dict[str, str]:
     }
 
 
+def assume_role(sts, role_arn: str, session_name: str, seconds: int = 3600) -> dict[str, str]:
+    """A session of ``role_arn`` from ``sts`` as boto3 client arguments (key, secret, token)."""
+    found = sts.assume_role(
+        RoleArn=role_arn, RoleSessionName=session_name, DurationSeconds=seconds
+    )["Credentials"]
+    return {
+        "aws_access_key_id": found["AccessKeyId"],
+        "aws_secret_access_key": found["SecretAccessKey"],
+        "aws_session_token": found["SessionToken"],
+    }
+
+
+def s3a_session(session: dict[str, str]) -> dict[str, str]:
+    """Spark's S3A settings for session credentials (boto3 arguments), or none for none."""
+    if not session:
+        return {}
+    return {
+        "spark.hadoop.fs.s3a.aws.credentials.provider": (
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider"
+        ),
+        "spark.hadoop.fs.s3a.access.key": session["aws_access_key_id"],
+        "spark.hadoop.fs.s3a.secret.key": session["aws_secret_access_key"],
+        "spark.hadoop.fs.s3a.session.token": session["aws_session_token"],
+    }
+
+
 def aws_env(endpoint: str, region: str) -> dict[str, str]:
     """Environment that points boto3, the AWS CLI and Spark jobs at a local endpoint."""
     return {
@@ -46,8 +86,25 @@ def aws_env(endpoint: str, region: str) -> dict[str, str]:
     }
 
 
-def ministack_env(port: int, state_dir: Path) -> dict[str, str]:
-    """MiniStack's settings: loopback only, state (S3 objects included) kept under state_dir."""
+IAM_MODES = ("off", "audit", "enforce")
+
+
+def ministack_env(
+    port: int, state_dir: Path, iam_mode: str = "off", audit_log: Path | None = None
+) -> dict[str, str]:
+    """MiniStack's settings: loopback only, state (S3 objects included) kept under state_dir; with
+    ``iam_mode`` audit or enforce, IAM on (devstack/services/emulator_identity.py)."""
+    if iam_mode not in IAM_MODES:
+        raise ValueError(f"IAM mode must be one of {', '.join(IAM_MODES)}, not {iam_mode!r}")
+    iam = (
+        {}
+        if iam_mode == "off"
+        else {
+            "AUTH": "true",
+            "DEVSTACK_IAM_MODE": iam_mode,
+            "DEVSTACK_IAM_AUDIT_LOG": str(audit_log or state_dir / "iam-calls.jsonl"),
+        }
+    )
     return {
         **os.environ,
         "GATEWAY_PORT": str(port),
@@ -58,8 +115,11 @@ def ministack_env(port: int, state_dir: Path) -> dict[str, str]:
         "S3_PERSIST": "1",
         "S3_DATA_DIR": str(state_dir / "s3"),
         "LOG_LEVEL": "WARNING",
-        # What its Lambdas sign with (the local APIs check it); never a real key from the caller.
+        # Its root key (AUTH's "configured" one) and what its Lambdas sign with; never a real key
+        # from the caller.
+        "AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
+        **iam,
     }
 
 

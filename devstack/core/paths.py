@@ -22,4 +22,6 @@ BUILD_DIR = CACHE_DIR / "build"
 SPARK_CLASS_ARCHIVE = CACHE_DIR / "spark-classes.jsa"
 
 VENV_BIN = Path(sys.executable).parent
-MINISTACK_BIN = ROOT / ".venv-ministack" / "bin" / "ministack"
+MINISTACK_PYTHON = ROOT / ".venv-ministack" / "bin" / "python"
+# MiniStack with the identity endpoints the local APIs verify callers through
+EMULATOR_IDENTITY = ROOT / "devstack" / "services" / "emulator_identity.py"

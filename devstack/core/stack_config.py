@@ -19,11 +19,21 @@ from devstack.core import emulator, paths
 from music_streaming import aws, config
 
 AIRFLOW_USER = "admin"
-# The Airflow user the local MWAA API's InvokeRestApi acts as, with role "user" (trigger and read
-# DAG runs; no Variables, Connections or configuration), as MWAA maps an IAM grant on
-# role/{environment}/User to Airflow's User role. The trigger Lambda is granted exactly that.
-MWAA_REST_API_USER = "mwaa_rest_api"
-AIRFLOW_USERS = f"{AIRFLOW_USER}:admin,{MWAA_REST_API_USER}:user"
+# One Airflow user per MWAA role but Public (which may do nothing): the local MWAA API acts as the
+# role IAM grants a caller (role/{environment}/{role}), as MWAA maps it. The trigger Lambda is
+# granted User: trigger and read DAG runs; no Variables, Connections or configuration.
+MWAA_AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer", "Public")  # most privileged first
+
+
+def mwaa_airflow_user(role: str) -> str | None:
+    """The Airflow user an MWAA role acts through (Public has no permissions, so no user)."""
+    return None if role == "Public" else f"mwaa_{role.lower()}"
+
+
+AIRFLOW_USERS = ",".join(
+    [f"{AIRFLOW_USER}:admin"]
+    + [f"{mwaa_airflow_user(r)}:{r.lower()}" for r in MWAA_AIRFLOW_ROLES if mwaa_airflow_user(r)]
+)
 
 
 @dataclass(frozen=True)
@@ -32,27 +42,33 @@ class StackConfig:
     ministack_port: int = 4566
     glue_port: int = 4580
     mwaa_port: int = 4590
+    mwaa_web_port: int = 4591  # the MWAA environment's web server, over HTTPS
     athena_port: int = 4595
     airflow_port: int = 8080
     region: str = config.DEFAULT_REGION
     # Local tuning of the DAGs: a short retry delay.
     retry_delay_seconds: int = 5
+    # IAM on the emulator: "audit" records every call a component makes as its role (for
+    # scripts/iam-check) and lets it through, "enforce" refuses what AWS would, "off" neither.
+    iam_mode: str = "audit"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> StackConfig:
-        """MUSIC_STACK_HOME and MUSIC_STACK_{MINISTACK,GLUE,MWAA,ATHENA,AIRFLOW}_PORT override
-        the defaults (state under .stack/, ports 4566, 4580, 4590, 4595, 8080)."""
+        """MUSIC_STACK_HOME and MUSIC_STACK_{MINISTACK,GLUE,MWAA,MWAA_WEB,ATHENA,AIRFLOW}_PORT
+        override the defaults (state under .stack/, ports 4566, 4580, 4590, 4591, 4595, 8080)."""
         default = cls()
         return cls(
             home=Path(environ.get("MUSIC_STACK_HOME", default.home)),
             ministack_port=int(environ.get("MUSIC_STACK_MINISTACK_PORT", default.ministack_port)),
             glue_port=int(environ.get("MUSIC_STACK_GLUE_PORT", default.glue_port)),
             mwaa_port=int(environ.get("MUSIC_STACK_MWAA_PORT", default.mwaa_port)),
+            mwaa_web_port=int(environ.get("MUSIC_STACK_MWAA_WEB_PORT", default.mwaa_web_port)),
             athena_port=int(environ.get("MUSIC_STACK_ATHENA_PORT", default.athena_port)),
             airflow_port=int(environ.get("MUSIC_STACK_AIRFLOW_PORT", default.airflow_port)),
             retry_delay_seconds=int(
                 environ.get("MUSIC_STACK_RETRY_DELAY_SECONDS", default.retry_delay_seconds)
             ),
+            iam_mode=environ.get("MUSIC_STACK_IAM_MODE", default.iam_mode),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -62,9 +78,11 @@ class StackConfig:
             "MUSIC_STACK_MINISTACK_PORT": str(self.ministack_port),
             "MUSIC_STACK_GLUE_PORT": str(self.glue_port),
             "MUSIC_STACK_MWAA_PORT": str(self.mwaa_port),
+            "MUSIC_STACK_MWAA_WEB_PORT": str(self.mwaa_web_port),
             "MUSIC_STACK_ATHENA_PORT": str(self.athena_port),
             "MUSIC_STACK_AIRFLOW_PORT": str(self.airflow_port),
             "MUSIC_STACK_RETRY_DELAY_SECONDS": str(self.retry_delay_seconds),
+            "MUSIC_STACK_IAM_MODE": self.iam_mode,
         }
 
     @property
@@ -96,6 +114,16 @@ class StackConfig:
         return self.home / "logs"
 
     @property
+    def iam_audit_log(self) -> Path:
+        """Every call a component made as its role (one JSON line each), in audit/enforce mode."""
+        return self.home / "iam" / "calls.jsonl"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The stack's own certificate authority and the MWAA web server's certificate."""
+        return self.home / "tls"
+
+    @property
     def password_file(self) -> Path:
         return self.airflow_home / "simple_auth_manager_passwords.json.generated"
 
@@ -115,15 +143,16 @@ class StackConfig:
             "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
         }
 
-    def client(self, service: str):
+    def client(self, service: str, credentials: dict | None = None):
         """A boto3 client of the stack (Glue, Athena and MWAA at the local APIs, the rest at
-        MiniStack)."""
+        MiniStack), signing as the root unless given other ``credentials`` (boto3's
+        ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``)."""
         endpoint = {
             "glue": self.glue_endpoint,
             "athena": self.athena_endpoint,
             "mwaa": self.mwaa_endpoint,
         }.get(service, self.endpoint)
-        arguments = self._session_arguments()
+        arguments = {**self._session_arguments(), **(credentials or {})}
         if service == "mwaa":  # botocore would call env.<host>, a name the local API does not have
             arguments["config"] = arguments["config"].merge(Config(inject_host_prefix=False))
         return boto3.client(service, endpoint_url=endpoint, **arguments)

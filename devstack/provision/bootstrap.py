@@ -10,11 +10,13 @@ import base64
 import hashlib
 import json
 import time
+from pathlib import Path
 from typing import Any, Callable
 
+from devstack.core import emulator, local_tls
 from devstack.core.airflow_api import Airflow
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
-from devstack.provision import package
+from devstack.provision import iam_roles, package
 from music_streaming import aws, catalog, config
 
 BUCKET_SETTINGS = (
@@ -49,13 +51,6 @@ def ensure_storage(s3, dynamodb, settings: dict) -> dict:
 
 
 # ------------------------------------------------------------------------ the local stack
-LOCAL_ACCOUNT = "000000000000"
-
-
-def local_role_arn(name: str) -> str:
-    return f"arn:aws:iam::{LOCAL_ACCOUNT}:role/{name}"
-
-
 def ensure_artifacts(s3, settings: dict) -> list[str]:
     """The Glue scripts and package in the artifacts bucket: the very bytes a deploy to AWS
     uploads (package.artifacts), uploaded when missing or different."""
@@ -74,7 +69,7 @@ def ensure_glue_jobs(glue, settings: dict) -> dict[str, str]:
     changes = {}
     for key in config.GLUE_JOBS:
         definition = config.glue_job_definition(
-            key, settings, local_role_arn("music-streaming-glue")
+            key, settings, emulator.local_role_arn(emulator.LOCAL_ROLE_NAMES["GlueJobRole"])
         )
         try:
             current = glue.get_job(JobName=definition["Name"])["Job"]
@@ -124,7 +119,7 @@ def ensure_lambda(lambda_client, settings: dict, environment: dict[str, str]) ->
             FunctionName=name,
             Runtime=config.LAMBDA_RUNTIME,
             Handler=config.LAMBDA_HANDLER,
-            Role=local_role_arn("music-streaming-trigger-lambda"),
+            Role=emulator.local_role_arn(emulator.LOCAL_ROLE_NAMES["TriggerDagRole"]),
             Code={"ZipFile": code},
             Timeout=config.LAMBDA_TIMEOUT_SECONDS,
             Environment={"Variables": environment},
@@ -210,14 +205,29 @@ def ensure_airflow_variables(airflow, settings: dict) -> list[str]:
     ]
 
 
-def bootstrap_aws(client: Callable[[str], Any], settings: dict, mwaa_endpoint: str | None) -> dict:
+def bootstrap_aws(
+    client: Callable[[str], Any],
+    settings: dict,
+    mwaa_endpoint: str | None,
+    mwaa_web_ca: Path | None = None,
+) -> dict:
     """Storage, artifacts, the Lambda and the raw bucket's notification, through ``client``
-    (service name -> boto3 client of the target)."""
+    (service name -> boto3 client of the target). With ``mwaa_endpoint`` the Lambda calls the local
+    MWAA API, whose web server speaks HTTPS under the stack's own CA (``mwaa_web_ca``), else HTTP."""
     s3, lambda_client = client("s3"), client("lambda")
+    template = iam_roles.load_template()
+    # first: the Lambda's role must exist before the function (the emulator checks, as AWS does)
+    roles = iam_roles.ensure_roles(
+        client("iam"), template, iam_roles.local_context(settings, template)
+    )
     environment = dict(config.lambda_environment(settings))
-    if mwaa_endpoint:  # the local MWAA API, over plain HTTP
-        environment.update(AWS_ENDPOINT_URL_MWAA=mwaa_endpoint, MWAA_WEBSERVER_SCHEME="http")
-    report = ensure_storage(s3, client("dynamodb"), settings)
+    if mwaa_endpoint:
+        environment["AWS_ENDPOINT_URL_MWAA"] = mwaa_endpoint
+        if mwaa_web_ca:
+            environment["SSL_CERT_FILE"] = str(mwaa_web_ca)
+        else:
+            environment["MWAA_WEBSERVER_SCHEME"] = "http"
+    report = {"iam_roles": roles, **ensure_storage(s3, client("dynamodb"), settings)}
     report["artifacts"] = ensure_artifacts(s3, settings)
     report["lambda"] = ensure_lambda(lambda_client, settings, environment)
     report["notification"] = ensure_notification(s3, lambda_client, settings)
@@ -227,7 +237,7 @@ def bootstrap_aws(client: Callable[[str], Any], settings: dict, mwaa_endpoint: s
 def bootstrap_stack(cfg: StackConfig, settings: dict | None = None) -> dict:
     """Everything the native local stack needs, from the one configuration; idempotent."""
     settings = config.settings(settings)
-    report = bootstrap_aws(cfg.client, settings, cfg.mwaa_endpoint)
+    report = bootstrap_aws(cfg.client, settings, cfg.mwaa_endpoint, local_tls.files(cfg.tls_dir).ca)
     report["glue_jobs"] = ensure_glue_jobs(cfg.client("glue"), settings)
     report["glue_catalog"] = ensure_catalog(cfg.client("glue"), settings)
     report["variables"] = ensure_airflow_variables(

@@ -42,7 +42,8 @@ def upload_template(s3, bucket: str, region: str) -> str:
         s3.put_object(
             Bucket=bucket, Key=key, Body=TEMPLATE.read_bytes(), ContentType="application/json"
         )
-    return f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+    # path-style, as CloudFormation's documentation writes TemplateURLs (and emulators read them)
+    return f"https://s3.{region}.amazonaws.com/{bucket}/{key}"
 
 
 def stack_parameters(mwaa: list[str] | None) -> list[dict]:

@@ -8,6 +8,7 @@ processes (``python -m devstack.services...``), never imported.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import secrets
@@ -22,28 +23,44 @@ from pathlib import Path
 
 import psutil
 
-from devstack.core import emulator, paths
-from devstack.core.stack_config import AIRFLOW_USERS, MWAA_REST_API_USER, StackConfig
+from devstack.core import emulator, local_tls, paths
+from devstack.core.stack_config import AIRFLOW_USERS, StackConfig
 from music_streaming import aws, config
 
 
-def aws_connection(endpoint: str, glue_endpoint: str, athena_endpoint: str, region: str) -> str:
-    """The ``aws_default`` connection: AWS calls to the emulator, Glue and Athena to the local
-    APIs. (The Compose stack uses the same, with service hostnames.)"""
+def aws_connection(
+    endpoint: str,
+    glue_endpoint: str,
+    athena_endpoint: str,
+    region: str,
+    mwaa_endpoint: str | None = None,
+    role_arn: str | None = None,
+) -> str:
+    """The ``aws_default`` connection: AWS calls to the emulator, Glue and Athena (and MWAA, for
+    DAGs that call an environment) to the local APIs; with ``role_arn``, as a session of that role
+    (MWAA's execution role), which the provider's hook assumes through the emulator's STS and
+    renews. (The Compose stack uses the same, with service hostnames.)"""
+    services = {
+        "glue": {"endpoint_url": glue_endpoint},
+        "athena": {"endpoint_url": athena_endpoint},
+    }
+    if mwaa_endpoint:
+        services["mwaa"] = {"endpoint_url": mwaa_endpoint}
+    extra: dict = {
+        "region_name": region,
+        "endpoint_url": endpoint,
+        "service_config": services,
+        "config_kwargs": {"retries": aws.RETRY_POLICY},
+    }
+    if role_arn:
+        services["sts"] = {"endpoint_url": endpoint}  # assuming never uses the global endpoint
+        extra.update(role_arn=role_arn, assume_role_method="assume_role")
     return json.dumps(
         {
             "conn_type": "aws",
             "login": emulator.LOCAL_ACCESS_KEY,
             "password": emulator.LOCAL_SECRET_KEY,
-            "extra": {
-                "region_name": region,
-                "endpoint_url": endpoint,
-                "service_config": {
-                    "glue": {"endpoint_url": glue_endpoint},
-                    "athena": {"endpoint_url": athena_endpoint},
-                },
-                "config_kwargs": {"retries": aws.RETRY_POLICY},
-            },
+            "extra": extra,
         }
     )
 
@@ -64,6 +81,11 @@ AIRFLOW_SHARED_SETTINGS = {
     # a laptop wants a stuck file back sooner than MWAA's default of 5 minutes
     "MUSIC_PIPELINE_SWEEP_MINUTES": str(SWEEP_MINUTES),
 }
+
+
+def execution_role_arn() -> str:
+    """The local MWAA environment's execution role: Airflow's tasks act as it."""
+    return emulator.local_role_arn(emulator.LOCAL_ROLE_NAMES["MwaaExecutionRole"])
 
 
 def _jwt_secret(cfg: StackConfig) -> str:
@@ -91,7 +113,11 @@ def airflow_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(cfg),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
         "AIRFLOW_CONN_AWS_DEFAULT": aws_connection(
-            cfg.endpoint, cfg.glue_endpoint, cfg.athena_endpoint, cfg.region
+            cfg.endpoint,
+            cfg.glue_endpoint,
+            cfg.athena_endpoint,
+            cfg.region,
+            role_arn=None if cfg.iam_mode == "off" else execution_role_arn(),
         ),
         "PYTHONPATH": os.pathsep.join([str(paths.GLUE_DIR), str(paths.ROOT)]),
         "MUSIC_PIPELINE_RETRY_DELAY_SECONDS": str(cfg.retry_delay_seconds),
@@ -115,6 +141,7 @@ class Component:
 
 
 def components(cfg: StackConfig) -> list[Component]:
+    tls = local_tls.files(cfg.tls_dir)
     python = str(paths.VENV_BIN / "python")
     airflow = str(paths.VENV_BIN / "airflow")
     af_env = airflow_env(cfg)
@@ -127,8 +154,10 @@ def components(cfg: StackConfig) -> list[Component]:
         Component(
             "ministack",
             cfg.ministack_port,
-            [str(paths.MINISTACK_BIN)],
-            emulator.ministack_env(cfg.ministack_port, cfg.home / "ministack"),
+            [str(paths.MINISTACK_PYTHON), str(paths.EMULATOR_IDENTITY)],
+            emulator.ministack_env(
+                cfg.ministack_port, cfg.home / "ministack", cfg.iam_mode, cfg.iam_audit_log
+            ),
             f"{cfg.endpoint}/_ministack/health",
         ),
         Component(
@@ -142,10 +171,13 @@ def components(cfg: StackConfig) -> list[Component]:
                 str(cfg.glue_port),
                 "--state-dir",
                 str(cfg.home / "glue"),
+                "--identity-url",
+                cfg.endpoint,
                 "--endpoint",
                 cfg.endpoint,
                 "--region",
                 cfg.region,
+                *([] if cfg.iam_mode == "off" else ["--act-as-job-role"]),
             ],
             aws,
             f"{cfg.glue_endpoint}/health",
@@ -161,6 +193,8 @@ def components(cfg: StackConfig) -> list[Component]:
                 str(cfg.athena_port),
                 "--state-dir",
                 str(cfg.home / "athena"),
+                "--identity-url",
+                cfg.endpoint,
                 "--endpoint",
                 cfg.endpoint,
                 "--glue-endpoint",
@@ -191,19 +225,31 @@ def components(cfg: StackConfig) -> list[Component]:
             [
                 python,
                 "-m",
-                "devstack.services.mwaa_service",
+                "devstack.services.mwaa",
                 "--port",
                 str(cfg.mwaa_port),
+                "--identity-url",
+                cfg.endpoint,
                 "--environment",
                 config.MWAA_ENVIRONMENT_NAME,
                 "--airflow-url",
                 cfg.airflow_url,
-                "--airflow-user",
-                MWAA_REST_API_USER,
                 "--airflow-password-file",
                 str(cfg.password_file),
                 "--airflow-cli",
                 airflow,
+                "--airflow-version",
+                importlib.metadata.version("apache-airflow"),
+                "--execution-role-arn",
+                execution_role_arn(),
+                "--source-bucket-arn",
+                f"arn:aws:s3:::{config.settings()['scripts_bucket']}",
+                "--web-port",
+                str(cfg.mwaa_web_port),
+                "--tls-cert",
+                str(tls.cert),
+                "--tls-key",
+                str(tls.key),
             ],
             {**af_env, "PYTHONPATH": aws["PYTHONPATH"]},
             f"{cfg.mwaa_endpoint}/health",
@@ -326,6 +372,8 @@ def up(cfg: StackConfig) -> dict[str, float]:
     started = time.monotonic()
     parts = {c.name: c for c in components(cfg)}
     emulator.prepare_state_dir(cfg.home / "ministack")
+    cfg.iam_audit_log.parent.mkdir(parents=True, exist_ok=True)
+    local_tls.ensure(cfg.tls_dir)
     if not (cfg.airflow_home / "airflow.db").exists():
         say("airflow: migrating the metadata database (first start only)")
         cfg.airflow_home.mkdir(parents=True, exist_ok=True)

@@ -144,6 +144,7 @@ def run(args: argparse.Namespace, base: StackConfig) -> int:
             ministack_port=stack.free_port(),
             glue_port=stack.free_port(),
             mwaa_port=stack.free_port(),
+            mwaa_web_port=stack.free_port(),
             athena_port=stack.free_port(),
             airflow_port=stack.free_port(),
         )

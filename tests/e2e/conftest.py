@@ -24,6 +24,7 @@ def live(tmp_path_factory):
         ministack_port=free_port(),
         glue_port=free_port(),
         mwaa_port=free_port(),
+        mwaa_web_port=free_port(),
         athena_port=free_port(),
         airflow_port=free_port(),
         retry_delay_seconds=3,

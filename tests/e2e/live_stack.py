@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from devstack.core import airflow_api, local_glue, paths
+from devstack.core import airflow_api, emulator, local_glue, paths
 from devstack.core.stack_config import AIRFLOW_USER, StackConfig
 from music_streaming import config
 from music_streaming import ledger as file_ledger
@@ -129,6 +130,28 @@ class LiveStack:
         self.pause_letting_runs_finish(config.SWEEPER_DAG_ID)
         assert run["state"] == "success", run
         return run
+
+    def session_with(self, *statements: dict) -> dict:
+        """Session credentials, from the emulator's STS, of a new role allowed ``statements``
+        (boto3 client arguments, for ``cfg.client(service, credentials)``)."""
+        return emulator.assume_role(
+            self.cfg.client("sts"), self.session_role_arn(*statements), "test"
+        )
+
+    def session_role_arn(self, *statements: dict) -> str:
+        """A new role allowed ``statements``, which the account may assume."""
+        iam = self.cfg.client("iam")
+        name = f"test-{time.time_ns()}"
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        policy = {"Version": "2012-10-17", "Statement": list(statements)}
+        iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+        return role["Role"]["Arn"]
 
     def delete_run(self, dag_id: str, run_id: str) -> None:
         """Stops a running DAG run as an operator stopping a stuck one would: marks it failed

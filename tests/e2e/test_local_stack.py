@@ -15,9 +15,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import system_tests
 from live_stack import generate
 
-from devstack.core import airflow_api, paths
+from devstack.core import airflow_api, emulator, local_tls, paths
 from devstack.provision import bootstrap
 from devstack.runtime.stack import free_port
 from devstack.tools import stack_state
@@ -395,8 +396,10 @@ def test_failed_glue_run_is_retried_by_airflow(live, first_batch, tmp_path):
 
 
 def test_invoke_rest_api_acts_with_the_user_role_not_admin(live):
-    """As MWAA maps an IAM grant on role/{env}/User: trigger and read DAG runs, nothing more."""
-    mwaa = live.cfg.client("mwaa")
+    """The trigger Lambda's grant in the template (airflow:InvokeRestApi on role/{env}/User), held
+    by a session of the emulator's STS, maps to Airflow's User role as MWAA maps it: trigger and
+    read DAG runs, nothing more."""
+    mwaa = live.cfg.client("mwaa", live.session_with(lambda_invoke_rest_api_grant()))
     name = config.MWAA_ENVIRONMENT_NAME
     dags = mwaa.invoke_rest_api(Name=name, Path="/dags", Method="GET")
     assert dags["RestApiStatusCode"] == 200
@@ -409,6 +412,56 @@ def test_invoke_rest_api_acts_with_the_user_role_not_admin(live):
     with pytest.raises(mwaa.exceptions.RestApiClientException) as refused:
         mwaa.invoke_rest_api(Name=name, Path="/connections", Method="GET")
     assert refused.value.response["RestApiStatusCode"] == 403
+
+
+def test_the_providers_example_mwaa_passes_all_its_tasks(live, tmp_path):
+    """The provider's ``example_mwaa`` unchanged against the stack's MWAA environment: it triggers
+    the sweeper DAG and waits on it through InvokeRestApi (as the root: Admin), and its IAM
+    fallback assumes a role granted only CreateWebLoginToken (on Viewer), gets MWAA's "No Airflow
+    role granted in IAM.", logs in over HTTPS at /pluginsv2/aws_mwaa/login and lists the DAGs."""
+    environment = config.MWAA_ENVIRONMENT_NAME
+    restricted = live.session_role_arn(
+        {
+            "Effect": "Allow",
+            "Action": "airflow:CreateWebLoginToken",
+            "Resource": f"arn:aws:airflow:{config.DEFAULT_REGION}:{emulator.LOCAL_ACCOUNT}:"
+            f"role/{environment}/Viewer",
+        }
+    )
+    env = system_tests.environment(
+        live.cfg,
+        tmp_path / "airflow",
+        dict(os.environ),
+        ENVIRONMENT_NAME=environment,
+        DAG_ID=config.SWEEPER_DAG_ID,
+        TASK_ID="sweep_stranded_files",
+        ROLE_WITHOUT_INVOKE_REST_API_ARN=restricted,
+        REQUESTS_CA_BUNDLE=str(local_tls.files(live.cfg.tls_dir).ca),
+    )
+    # dag.test() runs one task at a time: trigger_dag_run may wait on the sweeper's run before
+    # unpause_dag runs, so the DAG is active beforehand, as in the environment the test expects
+    live.set_paused(config.SWEEPER_DAG_ID, False)
+    try:
+        system_tests.passed(system_tests.run(env, "example_mwaa"))
+    finally:
+        live.pause_letting_runs_finish(config.SWEEPER_DAG_ID)
+
+
+def lambda_invoke_rest_api_grant() -> dict:
+    """The TriggerDagRole statement of infra/template.json that grants airflow:InvokeRestApi,
+    with its Fn::Sub resolved for the emulator's account and region."""
+    template = json.loads((paths.ROOT / "infra" / "template.json").read_text())
+    role = template["Resources"]["TriggerDagRole"]["Properties"]
+    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    (grant,) = [s for s in statements if s.get("Action") == "airflow:InvokeRestApi"]
+    resource = grant["Resource"]["Fn::Sub"]
+    for name, value in {
+        "AWS::Partition": "aws",
+        "AWS::Region": config.DEFAULT_REGION,
+        "AWS::AccountId": emulator.LOCAL_ACCOUNT,
+    }.items():
+        resource = resource.replace("${" + name + "}", value)
+    return {**grant, "Resource": resource}
 
 
 def test_daily_dag_processes_whatever_is_new(live, tmp_path):
@@ -551,3 +604,37 @@ def test_reset_clears_data_and_runs_keeps_definitions_and_the_pipeline_runs_agai
     assert {r["state"] for r in runs} == {"success"}
     expected = expected_items(csvs(data, "streams"), csvs(data, "songs"), csvs(data, "users"))
     assert kpi_items_only(live.kpi_items()) == expected  # only what came after the reset
+
+
+def test_iam_check_finds_no_call_the_deployed_policies_would_deny(live, tmp_path):
+    """Every call the Lambda, the Glue runs and Airflow's tasks made as their roles during this
+    module's runs is allowed by the template's policies; a copy of the template without the
+    Lambda's ledger write reports exactly those calls."""
+    done = live.command("iam-check", "--json")
+    findings = json.loads(done.stdout)
+    assert {role: f["denied"] for role, f in findings.items()} == {
+        role: [] for role in emulator.LOCAL_ROLE_NAMES.values()
+    }
+    lambda_role = emulator.LOCAL_ROLE_NAMES["TriggerDagRole"]
+    assert all(findings[role]["calls"] > 0 for role in findings), findings
+
+    template = json.loads((paths.ROOT / "infra" / "template.json").read_text())
+    policy = template["Resources"]["TriggerDagRole"]["Properties"]["Policies"][0]
+    for statement in policy["PolicyDocument"]["Statement"]:
+        if isinstance(statement.get("Action"), list) and "dynamodb:PutItem" in statement["Action"]:
+            statement["Action"].remove("dynamodb:PutItem")
+    narrowed = tmp_path / "template.json"
+    narrowed.write_text(json.dumps(template))
+    done = live.command("iam-check", "--json", "--template", str(narrowed))
+    assert done.returncode == 1
+    denied = {
+        role: {(d["action"], d["resource"]) for d in f["denied"]}
+        for role, f in json.loads(done.stdout).items()
+    }
+    tracker = f"arn:aws:dynamodb:{config.DEFAULT_REGION}:{emulator.LOCAL_ACCOUNT}:table/" + (
+        config.file_tracker_table(live["dynamodb_table_name"])
+    )
+    assert denied == {
+        role: ({("dynamodb:PutItem", tracker)} if role == lambda_role else set())
+        for role in emulator.LOCAL_ROLE_NAMES.values()
+    }

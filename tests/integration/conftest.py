@@ -14,6 +14,21 @@ from devstack.provision import package
 from devstack.runtime import stack as local_stack
 
 
+@pytest.fixture(scope="module")
+def enforcing_endpoint(tmp_path_factory):
+    """MiniStack refusing what IAM denies (the stack's ``enforce`` mode); yields its config."""
+    cfg = StackConfig(
+        home=tmp_path_factory.mktemp("enforcing"),
+        ministack_port=local_stack.free_port(),
+        iam_mode="enforce",
+    )
+    ministack = local_stack.component(cfg, "ministack")
+    emulator.prepare_state_dir(cfg.home / "ministack")
+    local_stack.start_and_wait(ministack, cfg, 30)
+    yield cfg
+    local_stack.stop([ministack], cfg)
+
+
 @pytest.fixture(scope="session")
 def endpoint(tmp_path_factory):
     """MiniStack alone, started as the stack starts it; boto3 in the tests finds it through the

@@ -12,6 +12,10 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from devstack.services import http_api
 
+# Errors any AWS operation may answer besides those its model lists (the API references' "Common
+# Errors"): an IAM refusal is one.
+COMMON_ERRORS = {"AccessDeniedException"}
+
 
 def model(service: str):
     return botocore.session.get_session().get_service_model(service)
@@ -22,6 +26,8 @@ def problems(shape: Shape, value, path: str = "") -> list[str]:
     where = path or shape.name
     if value is None:
         return [f"{where}: null"]
+    if getattr(shape, "is_document_type", False):  # any JSON (MWAA's RestApiResponse)
+        return []
     if isinstance(shape, StructureShape):
         if not isinstance(value, dict):
             return [f"{where}: {type(value).__name__}, not a structure"]
@@ -67,14 +73,19 @@ class Checked:
     """Wraps a local API's service function: every reply and error of a modelled operation is
     checked; what is wrong is collected in ``found``."""
 
-    def __init__(self, service_name: str, service, target_prefix: str):
+    def __init__(self, service_name: str, service, target_prefix: str = "", operation_of=None):
+        """The operation is the X-Amz-Target after ``target_prefix`` (JSON protocols), or what
+        ``operation_of(request)`` names (REST protocols; None for a path no operation has)."""
         self.model = model(service_name)
-        self.service, self.prefix = service, target_prefix
+        self.service = service
+        self.operation_of = operation_of or (
+            lambda request: request.header("X-Amz-Target").removeprefix(target_prefix)
+        )
         self.found: list[str] = []
         self.seen: set[str] = set()
 
     def __call__(self, request: http_api.Request) -> dict:
-        operation = request.header("X-Amz-Target").removeprefix(self.prefix)
+        operation = self.operation_of(request)
         modelled = operation in self.model.operation_names
         try:
             reply = self.service(request)
@@ -82,12 +93,14 @@ class Checked:
             if modelled:
                 self.seen.add(operation)
                 errors = {e.name for e in self.model.operation_model(operation).error_shapes}
-                if exc.code not in errors:
+                if exc.code not in errors | COMMON_ERRORS:
                     self.found.append(f"{operation}: error {exc.code} not among {sorted(errors)}")
             raise
         if modelled:
             self.seen.add(operation)
             output = self.model.operation_model(operation).output_shape
+            if isinstance(reply, http_api.Raw):
+                raise AssertionError(f"{operation} answered a raw reply")
             raw = json.loads(json.dumps(reply, default=str))
             self.found += problems(output, raw, operation) if output else []
         return reply

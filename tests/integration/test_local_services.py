@@ -3,20 +3,17 @@ request/response shapes, Glue's error types, run states, logs in CloudWatch."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import boto3
 import pytest
-from botocore.config import Config
 
 from devstack.core import emulator, local_glue
-from devstack.core.airflow_api import Airflow
 from devstack.runtime.stack import free_port
-from devstack.services import http_api, mwaa_service
+from devstack.services import http_api
 from devstack.services.glue import catalog as glue_catalog
 from devstack.services.glue import models as glue_models
 from devstack.services.glue import responses as glue_responses
@@ -216,66 +213,3 @@ def test_restarted_service_stops_the_runs_it_left_behind(endpoint, script_bucket
     assert run["JobRunState"] == "FAILED" and "restarted" in run["ErrorMessage"]
     with pytest.raises(ProcessLookupError):
         os.killpg(group, 0)
-
-
-class FakeAirflow(BaseHTTPRequestHandler):
-    """Airflow's token endpoint and a dagRuns endpoint that knows one existing run id."""
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path == "/auth/token":
-            self._send(201, {"access_token": "jwt"})
-        elif self.headers.get("Authorization") != "Bearer jwt":
-            self._send(401, {"detail": "no token"})
-        elif body.get("dag_run_id") == "exists":
-            self._send(409, {"detail": "DAG Run already exists"})
-        else:
-            self._send(200, {"dag_run_id": body["dag_run_id"], "path": self.path})
-
-
-def test_mwaa_invoke_rest_api_and_cli_token(tmp_path):
-    airflow_url, airflow_server = serve(FakeAirflow)
-    passwords = tmp_path / "passwords.json"
-    passwords.write_text(json.dumps({"admin": "secret"}))
-    port = free_port()
-    mwaa_state = mwaa_service.Mwaa("env", Airflow(airflow_url, "admin", passwords), ["true"], port)
-    guard = GUARD("airflow", (mwaa_service.CLI_PATH,))
-    server = ThreadingHTTPServer(("127.0.0.1", port), mwaa_service.handler_class(mwaa_state, guard))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    client = boto3.client(
-        "mwaa",
-        endpoint_url=f"http://127.0.0.1:{port}",
-        config=Config(inject_host_prefix=False),
-        region_name=config.DEFAULT_REGION,
-        aws_access_key_id="000000000000",  # as a Lambda in the emulator signs: any key id
-        aws_secret_access_key=emulator.LOCAL_SECRET_KEY,
-    )
-    try:
-        ok = client.invoke_rest_api(
-            Name="env", Path="/dags/d/dagRuns", Method="POST", Body={"dag_run_id": "r1"}
-        )
-        assert ok["RestApiStatusCode"] == 200
-        assert ok["RestApiResponse"] == {"dag_run_id": "r1", "path": "/api/v2/dags/d/dagRuns"}
-        with pytest.raises(client.exceptions.RestApiClientException) as conflict:
-            client.invoke_rest_api(
-                Name="env", Path="/dags/d/dagRuns", Method="POST", Body={"dag_run_id": "exists"}
-            )
-        # the Lambda relies on this shape to treat a retried event as done
-        assert conflict.value.response["RestApiStatusCode"] == 409
-        with pytest.raises(client.exceptions.ResourceNotFoundException):
-            client.invoke_rest_api(Name="other", Path="/dags", Method="GET")
-        token = client.create_cli_token(Name="env")
-        assert token["WebServerHostname"] == f"127.0.0.1:{port}" and token["CliToken"]
-    finally:
-        server.shutdown()
-        airflow_server.shutdown()

@@ -80,7 +80,7 @@ def test_the_template_goes_to_the_artifacts_bucket_and_the_change_set_names_its_
         {"VersionId": "v1"},
         {"Bucket": bucket, "Key": key, "Body": ANY, "ContentType": "application/json"},
     )
-    url = f"https://{bucket}.s3.{REGION}.amazonaws.com/{key}"
+    url = f"https://s3.{REGION}.amazonaws.com/{bucket}/{key}"
     cfn_stub.add_client_error("describe_stacks", "ValidationError")
     change_set = f"stack-{key.split('-')[1][:8]}"
     cfn_stub.add_response(

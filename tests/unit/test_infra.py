@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from devstack import cli
-from devstack.core import paths
+from devstack.core import emulator, paths
 from devstack.provision import bootstrap, package
 from music_streaming import catalog, config
 
@@ -88,7 +88,7 @@ def test_glue_jobs_equal_the_local_definitions_and_the_dag_names():
 
     jobs = {j["Name"]: j for j in of_type("AWS::Glue::Job").values()}
     for key in config.GLUE_JOBS:
-        local = config.glue_job_definition(key, SETTINGS, bootstrap.local_role_arn("x"))
+        local = config.glue_job_definition(key, SETTINGS, emulator.local_role_arn("x"))
         deployed = dict(jobs[local["Name"]])
         deployed.pop("Role"), local.pop("Role")
         assert deployed.pop("SecurityConfiguration") == {"Ref": "GlueSecurityConfiguration"}

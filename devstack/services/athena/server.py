@@ -46,5 +46,5 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     backend = create_backend(args.state_dir, args.endpoint, args.glue_endpoint, args.region)
     log.info("local Athena API on http://%s:%d", args.host, args.port)
-    guard = http_api.guard_from(args, "athena", args.region, os.environ)
+    guard = http_api.guard_from(args, "athena", args.region, os.environ, authorize_calls=True)
     http_api.serve(args.host, args.port, responses.handler_class(backend, guard))

@@ -20,8 +20,12 @@ MAX_EVENTS_PER_CALL = 5000  # PutLogEvents' limit
 class LogShipper:
     """Copies new lines of the run's files to CloudWatch Logs ``/aws-glue/jobs/{kind}``."""
 
-    def __init__(self, endpoint: str, stream: str, files: dict[str, Path]):
-        self.logs = boto3.client("logs", endpoint_url=endpoint, config=aws.retrying())
+    def __init__(
+        self, endpoint: str, stream: str, files: dict[str, Path], credentials: dict | None = None
+    ):
+        self.logs = boto3.client(
+            "logs", endpoint_url=endpoint, config=aws.retrying(), **(credentials or {})
+        )
         self.stream, self.files = stream, files
         self.offsets = dict.fromkeys(files, 0)
         self.ready: set[str] = set()

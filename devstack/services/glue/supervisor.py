@@ -16,6 +16,7 @@ from pathlib import Path
 
 import boto3
 
+from devstack.core import emulator
 from devstack.services.glue import runtime as glue_runtime
 from devstack.services.glue.logs import LogShipper
 from music_streaming import aws, layout
@@ -80,14 +81,32 @@ def stop_group(group: int, identity: str | None, grace_seconds: float = STOP_GRA
         pass
 
 
+ROLE_SESSION_SECONDS = 3600  # the emulator's default limit of a role session, as IAM's
+
+
 class RunSupervisor:
     def __init__(
-        self, backend, runtime: glue_runtime.Runtime, endpoint: str, region: str, glue_endpoint: str
+        self,
+        backend,
+        runtime: glue_runtime.Runtime,
+        endpoint: str,
+        region: str,
+        glue_endpoint: str,
+        act_as_job_role: bool = False,
     ):
         self.backend = backend
         self.runtime = runtime
         self.endpoint, self.region, self.glue_endpoint = endpoint, region, glue_endpoint
+        # As Glue does: a run reads its script and does its work with a session of the job's role
+        self.act_as_job_role = act_as_job_role
         self.processes: dict[str, tuple[subprocess.Popen, str | None]] = {}
+
+    def role_session(self, job: dict, run_id: str) -> dict[str, str]:
+        """Session credentials of the job's role from the emulator's STS (boto3 arguments)."""
+        sts = boto3.client("sts", endpoint_url=self.endpoint, region_name=self.region)
+        return emulator.assume_role(
+            sts, job["Role"], f"GlueJobRunnerSession-{run_id[-20:]}", ROLE_SESSION_SECONDS
+        )
 
     def start(self, job: dict, run: dict) -> None:
         threading.Thread(
@@ -107,9 +126,11 @@ class RunSupervisor:
         s3.download_file(bucket, key, str(target))
         return target
 
-    def _command(self, job: dict, run: dict, run_dir: Path) -> tuple[list[str], dict[str, str]]:
+    def _command(
+        self, job: dict, run: dict, run_dir: Path, session: dict[str, str]
+    ) -> tuple[list[str], dict[str, str]]:
         s3 = boto3.client(
-            "s3", endpoint_url=self.endpoint, config=aws.retrying()
+            "s3", endpoint_url=self.endpoint, config=aws.retrying(), **session
         )  # waits out a restart
         script = self._download(s3, job["Command"]["ScriptLocation"], run_dir)
         arguments = dict(run["Arguments"])
@@ -135,9 +156,15 @@ class RunSupervisor:
             self.endpoint,
             self.region,
             run_name=run["Id"],
-            extra_conf=event_logs,
+            extra_conf={**event_logs, **emulator.s3a_session(session)},
             extra_jars=jars,
         )
+        if session:
+            env.update(
+                AWS_ACCESS_KEY_ID=session["aws_access_key_id"],
+                AWS_SECRET_ACCESS_KEY=session["aws_secret_access_key"],
+                AWS_SESSION_TOKEN=session["aws_session_token"],
+            )
         if self.glue_endpoint:
             env["AWS_ENDPOINT_URL_GLUE"] = self.glue_endpoint
         bookmark = run_dir / BOOKMARK_FILE
@@ -157,7 +184,9 @@ class RunSupervisor:
         outcome: tuple[str, str | None] = ("FAILED", "the run ended without an outcome")
         try:
             self.backend.take_injected_failure(run["JobName"])
-            argv, env = self._command(job, run, run_dir)
+            session = self.role_session(job, run_id) if self.act_as_job_role else {}
+            shipper = LogShipper(self.endpoint, run_id, files, session)  # as the role, too
+            argv, env = self._command(job, run, run_dir, session)
             with self.backend.lock:
                 if self.backend.stop_requested(run_id):
                     outcome = ("STOPPED", None)

@@ -1,0 +1,3 @@
+from devstack.services.mwaa.server import main
+
+main()

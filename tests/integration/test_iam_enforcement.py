@@ -1,0 +1,135 @@
+"""IAM in the emulator's ``enforce`` mode, with the template's roles as bootstrap loads them: a
+session of a role is refused (AccessDenied, as AWS answers) exactly the call a grant removed from a
+copy of the template allowed, in MiniStack's services and in the local Glue API, and the refusal
+is recorded for ``scripts/iam-check``."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from http.server import ThreadingHTTPServer
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from devstack.core import emulator
+from devstack.provision import iam_roles
+from devstack.runtime import stack as local_stack
+from devstack.runtime.stack import free_port
+from devstack.services import http_api
+from devstack.services.glue import catalog as glue_catalog
+from devstack.services.glue import responses as glue_responses
+from devstack.services.glue.server import create_backend
+from music_streaming import config
+
+pytestmark = pytest.mark.integration
+
+SETTINGS = config.settings()
+TRACKER = config.file_tracker_table(str(SETTINGS["dynamodb_table_name"]))
+
+
+def without(template: dict, logical: str, action: str) -> dict:
+    """A copy of the template whose role ``logical`` no longer grants ``action``."""
+    narrowed = copy.deepcopy(template)
+    for policy in narrowed["Resources"][logical]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement.get("Action") if isinstance(statement, dict) else None
+            if isinstance(actions, list) and action in actions:
+                actions.remove(action)
+    return narrowed
+
+
+def session(cfg, role: str) -> dict:
+    return emulator.assume_role(cfg.client("sts"), emulator.local_role_arn(role), "test")
+
+
+def test_a_grant_removed_from_the_template_is_refused_and_recorded(enforcing_endpoint):
+    cfg = enforcing_endpoint
+    template = iam_roles.load_template()
+    context = iam_roles.local_context(SETTINGS, template)
+    iam = cfg.client("iam")
+    cfg.client("dynamodb").create_table(
+        TableName=TRACKER,
+        KeySchema=[{"AttributeName": "file_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "file_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    lambda_role = emulator.LOCAL_ROLE_NAMES["TriggerDagRole"]
+    iam_roles.ensure_roles(iam, without(template, "TriggerDagRole", "dynamodb:PutItem"), context)
+    table = cfg.resource("dynamodb").Table(TRACKER)
+    as_lambda = boto3.resource(
+        "dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region, **session(cfg, lambda_role)
+    ).Table(TRACKER)
+    with pytest.raises(ClientError) as refused:
+        as_lambda.put_item(Item={"file_id": "f1"})
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    as_lambda.delete_item(Key={"file_id": "f1"})  # its other grant stands
+
+    iam_roles.ensure_roles(iam, template, context)  # the template as it is: allowed again
+    as_lambda.put_item(Item={"file_id": "f1"})
+    assert table.get_item(Key={"file_id": "f1"})["Item"] == {"file_id": "f1"}
+
+    recorded = [json.loads(line) for line in cfg.iam_audit_log.read_text().splitlines()]
+    puts = [r["decision"] for r in recorded if r["action"] == "dynamodb:PutItem"]
+    assert puts == ["ImplicitDeny", "Allow"]
+    assert all(lambda_role in r["principal"] for r in recorded)
+
+
+def test_the_local_glue_api_refuses_a_role_what_its_policy_does_not_grant(
+    enforcing_endpoint, tmp_path
+):
+    cfg = enforcing_endpoint
+    template = iam_roles.load_template()
+    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+    guard = http_api.Guard(
+        "glue",
+        cfg.region,
+        (emulator.LOCAL_SECRET_KEY,),
+        identity=http_api.Identity(cfg.endpoint),
+        authorize_calls=True,
+    )
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", free_port()),
+        glue_responses.handler_class(
+            create_backend(tmp_path, cfg.endpoint), glue_catalog.Catalog(tmp_path), guard
+        ),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        as_mwaa = boto3.client(
+            "glue",
+            endpoint_url=url,
+            region_name=cfg.region,
+            **session(cfg, emulator.LOCAL_ROLE_NAMES["MwaaExecutionRole"]),
+        )
+        job = str(SETTINGS["validation_job_name"])
+        with pytest.raises(as_mwaa.exceptions.EntityNotFoundException):
+            as_mwaa.get_job(JobName=job)  # allowed: glue:GetJob on the pipeline's jobs
+        with pytest.raises(ClientError) as refused:
+            as_mwaa.delete_job(JobName=job)  # never granted
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+        assert "glue:DeleteJob" in refused.value.response["Error"]["Message"]
+    finally:
+        server.shutdown()
+
+
+def test_a_role_session_outlives_an_emulator_restart(enforcing_endpoint):
+    """As AWS's sessions do: a Glue run or an Airflow task holding one keeps working after the
+    emulator restarts (MiniStack alone forgets them)."""
+    cfg = enforcing_endpoint
+    template = iam_roles.load_template()
+    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+    credentials = session(cfg, emulator.LOCAL_ROLE_NAMES["TriggerDagRole"])
+    ministack = local_stack.component(cfg, "ministack")
+    local_stack.stop([ministack], cfg)
+    local_stack.start_and_wait(ministack, cfg, 30)
+    as_lambda = boto3.resource(
+        "dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region, **credentials
+    ).Table(TRACKER)
+    as_lambda.put_item(Item={"file_id": "after-restart"})
+    with pytest.raises(ClientError) as refused:  # and the restarted emulator still enforces
+        as_lambda.scan()
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
