@@ -6,6 +6,7 @@ import os
 
 import boto3
 import pytest
+from emulators import own_emulator
 from job_stack import Stack
 
 from devstack.core import emulator
@@ -17,16 +18,8 @@ from devstack.runtime import stack as local_stack
 @pytest.fixture(scope="module")
 def enforcing_endpoint(tmp_path_factory):
     """MiniStack refusing what IAM denies (the stack's ``enforce`` mode); yields its config."""
-    cfg = StackConfig(
-        home=tmp_path_factory.mktemp("enforcing"),
-        ministack_port=local_stack.free_port(),
-        iam_mode="enforce",
-    )
-    ministack = local_stack.component(cfg, "ministack")
-    emulator.prepare_state_dir(cfg.home / "ministack")
-    local_stack.start_and_wait(ministack, cfg, 30)
-    yield cfg
-    local_stack.stop([ministack], cfg)
+    with own_emulator(tmp_path_factory.mktemp("enforcing"), "enforce") as cfg:
+        yield cfg
 
 
 @pytest.fixture(scope="session")

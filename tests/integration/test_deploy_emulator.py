@@ -12,11 +12,10 @@ import sys
 
 import boto3
 import pytest
+from emulators import own_emulator
 
 from devstack.core import emulator, paths
-from devstack.core.stack_config import StackConfig
 from devstack.provision import deploy
-from devstack.runtime import stack as local_stack
 from music_streaming import config
 
 pytestmark = pytest.mark.integration
@@ -29,16 +28,8 @@ SETTINGS = config.settings()
 @pytest.fixture(scope="module")
 def emulator_cfg(tmp_path_factory):
     """An emulator of its own (the deploy creates the pipeline's buckets and tables)."""
-    cfg = StackConfig(
-        home=tmp_path_factory.mktemp("deploy"),
-        ministack_port=local_stack.free_port(),
-        iam_mode="off",
-    )
-    ministack = local_stack.component(cfg, "ministack")
-    emulator.prepare_state_dir(cfg.home / "ministack")
-    local_stack.start_and_wait(ministack, cfg, 30)
-    yield cfg
-    local_stack.stop([ministack], cfg)
+    with own_emulator(tmp_path_factory.mktemp("deploy"), "off") as cfg:
+        yield cfg
 
 
 def without_lacking_types(template: dict) -> dict:

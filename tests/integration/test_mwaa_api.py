@@ -106,8 +106,10 @@ def mwaa_api(endpoint, tmp_path_factory):
     )
     web = ThreadingHTTPServer(
         ("127.0.0.1", web_port),
-        server.web_handler_class(
-            mwaa, http_api.Guard("airflow", REGION, (), unsigned_paths=("/",)), airflow_url
+        server.handler_class(
+            mwaa,
+            http_api.Guard("airflow", REGION, (), unsigned_paths=("/",)),
+            responses.web(mwaa, airflow_url),
         ),
     )
     web.socket = server.tls_context(tls.cert, tls.key).wrap_socket(web.socket, server_side=True)

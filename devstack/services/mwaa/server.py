@@ -28,19 +28,11 @@ from music_streaming import config
 log = logging.getLogger("mwaa")
 
 
-def handler_class(mwaa: Mwaa, guard: http_api.Guard, web_server: http_api.Service | None):
+def handler_class(mwaa: Mwaa, guard: http_api.Guard, service: http_api.Service):
+    """A listener's handler: ``service`` is the API's (``responses.api``) or the web server's
+    (``responses.web``)."""
     return http_api.handler_class(
-        responses.api(mwaa, web_server),
-        lambda: {"status": "healthy", "environment": mwaa.environment.name},
-        "application/json",
-        "ValidationException",
-        guard,
-    )
-
-
-def web_handler_class(mwaa: Mwaa, guard: http_api.Guard, airflow_url: str):
-    return http_api.handler_class(
-        responses.web(mwaa, airflow_url),
+        service,
         lambda: {"status": "healthy", "environment": mwaa.environment.name},
         "application/json",
         "ValidationException",
@@ -101,7 +93,8 @@ def main() -> None:
             parser.error("--web-port needs --tls-cert and --tls-key")
         web_guard = http_api.Guard("airflow", args.region, (), guard.hosts, unsigned_paths=("/",))
         server = ThreadingHTTPServer(
-            (args.host, args.web_port), web_handler_class(mwaa, web_guard, args.airflow_url)
+            (args.host, args.web_port),
+            handler_class(mwaa, web_guard, responses.web(mwaa, args.airflow_url)),
         )
         server.socket = tls_context(args.tls_cert, args.tls_key).wrap_socket(
             server.socket, server_side=True
@@ -118,7 +111,9 @@ def main() -> None:
         environment.web_hostname,
         args.airflow_url,
     )
-    http_api.serve(args.host, args.port, handler_class(mwaa, guard, web_server))
+    http_api.serve(
+        args.host, args.port, handler_class(mwaa, guard, responses.api(mwaa, web_server))
+    )
 
 
 if __name__ == "__main__":
