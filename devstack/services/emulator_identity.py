@@ -182,6 +182,7 @@ class SessionStore:
 
     def save(self, sessions: dict) -> None:
         with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             partial = self.path.with_suffix(".partial")
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as out:

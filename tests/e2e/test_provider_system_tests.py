@@ -14,6 +14,7 @@ import os
 import pytest
 import system_tests
 
+from devstack.core import emulator
 from devstack.core.stack_config import StackConfig
 from devstack.runtime import stack
 from devstack.runtime.stack import free_port
@@ -35,6 +36,7 @@ def system_env(tmp_path_factory):
         athena_port=free_port(),
     )
     parts = [stack.component(cfg, n) for n in ("ministack", "glue-api", "athena-api")]
+    emulator.prepare_state_dir(home / "ministack")
     try:
         for part in parts:
             stack.start_and_wait(part, cfg)

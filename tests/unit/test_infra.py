@@ -299,7 +299,10 @@ def test_the_archive_is_write_once_for_the_glue_role():
     assert archive_objects in resources_of(glue, "s3:PutObject")
     for action in ("s3:DeleteObject", "s3:DeleteObjectVersion"):
         assert archive_objects not in resources_of(glue, action)
-        assert f"{SETTINGS['raw_data_bucket']}/*" in " ".join(resources_of(glue, action))
+    # raw versions are deleted once archived or quarantined, by version only
+    assert resources_of(glue, "s3:DeleteObjectVersion") == [
+        f"arn:${{AWS::Partition}}:s3:::{SETTINGS['raw_data_bucket']}/*"
+    ]
     [deny] = [
         s
         for s in RESOURCES["ArchiveBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -307,6 +310,25 @@ def test_the_archive_is_write_once_for_the_glue_role():
     ]
     assert deny["Principal"] == {"AWS": {"Fn::GetAtt": ["GlueJobRole", "Arn"]}}
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(deny["Action"])
+
+
+def test_the_glue_role_deletes_no_quarantine_copy_no_kpi_snapshot_and_no_ledger_item():
+    glue = policy_statements("GlueJobRole")
+    deletable = " ".join(resources_of(glue, "s3:DeleteObject"))
+    assert str(SETTINGS["quarantine_bucket"]) not in deletable
+    assert "/kpis/" not in deletable and f"{SETTINGS['processed_bucket']}/*" not in deletable
+    ledger = config.file_tracker_table(str(SETTINGS["dynamodb_table_name"]))
+    assert not [r for r in resources_of(glue, "dynamodb:DeleteItem") if ledger in r]
+
+
+def test_mwaa_reads_no_data_file_and_writes_only_its_state_and_manifests():
+    mwaa = policy_statements("MwaaExecutionRole")
+    readable = " ".join(resources_of(mwaa, "s3:GetObject"))
+    for setting in ("raw_data_bucket", "quarantine_bucket", "archive_bucket"):
+        assert str(SETTINGS[setting]) not in readable
+    writable = resources_of(mwaa, "s3:PutObject")
+    processed = f"arn:${{AWS::Partition}}:s3:::{SETTINGS['processed_bucket']}"
+    assert sorted(writable) == [f"{processed}/manifests/*", f"{processed}/state/*"]
 
 
 def test_mwaa_reads_what_it_runs_and_writes_no_code():
