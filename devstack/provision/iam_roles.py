@@ -122,7 +122,6 @@ def role_documents(template: dict, context: dict) -> dict[str, dict]:
     for logical, name in emulator.LOCAL_ROLE_NAMES.items():
         properties = template["Resources"][logical]["Properties"]
         roles[name] = {
-            "logical_id": logical,
             "trust": resolve(properties["AssumeRolePolicyDocument"], context, conditions, logical),
             "policies": {
                 p["PolicyName"]: resolve(p["PolicyDocument"], context, conditions, logical)

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import base64
 import contextvars
-import hashlib
 import hmac
 import json
 import os
@@ -46,7 +45,7 @@ import urllib.parse
 from pathlib import Path
 
 from ministack import app as ministack_app
-from ministack.core import iam_actions, iam_evaluator
+from ministack.core import iam_actions, iam_evaluator, sigv4
 from ministack.core.responses import get_account_id
 
 PREFIX = "/_devstack/identity/"
@@ -65,19 +64,6 @@ class Refused(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def _hmac(key: bytes, text: str) -> bytes:
-    return hmac.new(key, text.encode(), hashlib.sha256).digest()
-
-
-def sigv4_signature(secret: str, date: str, region: str, service: str, string_to_sign: str) -> str:
-    """SigV4's signature: the signing key is derived from the secret through date, region and
-    service (AWS's "Calculate the signature" steps)."""
-    key = _hmac(("AWS4" + secret).encode(), date)
-    for part in (region, service, "aws4_request"):
-        key = _hmac(key, part)
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-
-
 def credential(access_key_id: str, session_token: str | None):
     found = iam_evaluator.resolve_credential(access_key_id, get_account_id(), session_token or None)
     if isinstance(found, iam_evaluator.CredentialResolutionError):
@@ -87,7 +73,7 @@ def credential(access_key_id: str, session_token: str | None):
 
 def verify(request: dict) -> dict:
     found = credential(request["AccessKeyId"], request.get("SessionToken"))
-    expected = sigv4_signature(
+    expected = sigv4.calculate_signature(
         found.secret_access_key,
         request["Date"],
         request["Region"],
@@ -95,12 +81,7 @@ def verify(request: dict) -> dict:
         request["StringToSign"],
     )
     if not hmac.compare_digest(expected, request["Signature"]):
-        raise Refused(
-            403,
-            "InvalidSignatureException",
-            "The request signature we calculated does not match the signature you provided. "
-            "Check your AWS Secret Access Key and signing method.",
-        )
+        raise Refused(403, "InvalidSignatureException", sigv4.SIGNATURE_MISMATCH)
     return {"Arn": found.principal_arn, "Account": found.account_id, "Type": found.principal_type}
 
 

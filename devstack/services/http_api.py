@@ -39,6 +39,8 @@ from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from devstack.core import emulator
+
 log = logging.getLogger(__name__)
 
 
@@ -205,7 +207,7 @@ class Guard:
     unsigned_paths: tuple[str, ...] = ()
     # Where keys other than the root's are checked (STS sessions, IAM users); None: root key only
     identity: Identity | None = None
-    account: str = "000000000000"  # the account the root key is the root of
+    account: str = emulator.LOCAL_ACCOUNT  # the account the root key is the root of
     # Each call of a principal other than the root authorized (and recorded) through ``identity``
     # (Glue, Athena); MWAA maps callers to Airflow roles itself.
     authorize_calls: bool = False
@@ -275,11 +277,13 @@ class Guard:
             )
         if not self.secret_keys and self.identity is None:
             return None
-        to_sign = self.string_to_sign(request, signed, stamp)
+        copy = self.as_received(request, signed, stamp)
+        canonical = self.signer("unused")  # the string to sign does not depend on the secret
+        to_sign = canonical.string_to_sign(copy, canonical.canonical_request(copy))
         token = request.header("x-amz-security-token")
         for secret in self.secret_keys:
             if not token and hmac.compare_digest(
-                self.signature(to_sign, day, secret), fields["Signature"]
+                self.signer(secret).signature(to_sign, copy), fields["Signature"]
             ):
                 return Caller(f"arn:aws:iam::{self.account}:root", self.account, "Root", key_id)
         if self.identity is not None:
@@ -290,15 +294,12 @@ class Guard:
             "The request signature we calculated does not match the signature you provided",
         )
 
-    def signature(self, to_sign: str, day: str, secret: str) -> str:
-        """The signature a client holding ``secret`` makes over ``to_sign``."""
-        key = ("AWS4" + secret).encode()
-        for part in (day, self.region, self.signing_name, "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    def signer(self, secret: str) -> SigV4Auth:
+        """botocore's SigV4 signer for this service and region, holding ``secret``."""
+        return SigV4Auth(Credentials("any", secret), self.signing_name, self.region)
 
-    def string_to_sign(self, request: Request, signed: list[str], stamp: str) -> str:
-        """SigV4's string to sign for this request as received (botocore's canonical form)."""
+    def as_received(self, request: Request, signed: list[str], stamp: str) -> AWSRequest:
+        """The request as botocore signs it: the signed headers, the body received, its time."""
         copy = AWSRequest(
             method=request.method,
             url=f"http://{request.header('host')}{request.target}",
@@ -306,8 +307,7 @@ class Guard:
             headers={h: request.headers[h] for h in signed},
         )
         copy.context["timestamp"] = stamp
-        signer = SigV4Auth(Credentials("any", "unused"), self.signing_name, self.region)
-        return signer.string_to_sign(copy, signer.canonical_request(copy))
+        return copy
 
 
 def handler_class(

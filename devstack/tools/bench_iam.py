@@ -37,13 +37,7 @@ def prepare(cfg: StackConfig) -> dict:
     template = iam_roles.load_template()
     iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(settings, template))
     cfg.client("s3").create_bucket(Bucket=str(settings["processed_bucket"]))
-    table = config.file_tracker_table(str(settings["dynamodb_table_name"]))
-    cfg.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "file_key", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "file_key", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    aws.pipeline_tables(cfg.client("dynamodb"), str(settings["dynamodb_table_name"]))
     return emulator.assume_role(
         cfg.client("sts"),
         emulator.local_role_arn(emulator.LOCAL_ROLE_NAMES["GlueJobRole"]),

@@ -19,7 +19,7 @@ import system_tests
 from live_stack import generate
 
 from devstack.core import airflow_api, emulator, local_tls, paths
-from devstack.provision import bootstrap
+from devstack.provision import bootstrap, iam_roles
 from devstack.runtime.stack import free_port
 from devstack.tools import stack_state
 from devstack.tools.kpi_duckdb import expected_items, kpi_items_only
@@ -449,19 +449,13 @@ def test_the_providers_example_mwaa_passes_all_its_tasks(live, tmp_path):
 
 def lambda_invoke_rest_api_grant() -> dict:
     """The TriggerDagRole statement of infra/template.json that grants airflow:InvokeRestApi,
-    with its Fn::Sub resolved for the emulator's account and region."""
-    template = json.loads((paths.ROOT / "infra" / "template.json").read_text())
-    role = template["Resources"]["TriggerDagRole"]["Properties"]
-    statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+    resolved for the emulator as bootstrap loads it."""
+    template = iam_roles.load_template()
+    roles = iam_roles.role_documents(template, iam_roles.local_context(config.settings(), template))
+    role = roles[emulator.LOCAL_ROLE_NAMES["TriggerDagRole"]]
+    statements = [s for p in role["policies"].values() for s in p["Statement"]]
     (grant,) = [s for s in statements if s.get("Action") == "airflow:InvokeRestApi"]
-    resource = grant["Resource"]["Fn::Sub"]
-    for name, value in {
-        "AWS::Partition": "aws",
-        "AWS::Region": config.DEFAULT_REGION,
-        "AWS::AccountId": emulator.LOCAL_ACCOUNT,
-    }.items():
-        resource = resource.replace("${" + name + "}", value)
-    return {**grant, "Resource": resource}
+    return grant
 
 
 def test_daily_dag_processes_whatever_is_new(live, tmp_path):

@@ -22,7 +22,7 @@ from devstack.services import http_api
 from devstack.services.glue import catalog as glue_catalog
 from devstack.services.glue import responses as glue_responses
 from devstack.services.glue.server import create_backend
-from music_streaming import config
+from music_streaming import aws, config
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +50,7 @@ def test_a_grant_removed_from_the_template_is_refused_and_recorded(enforcing_end
     template = iam_roles.load_template()
     context = iam_roles.local_context(SETTINGS, template)
     iam = cfg.client("iam")
-    cfg.client("dynamodb").create_table(
-        TableName=TRACKER,
-        KeySchema=[{"AttributeName": "file_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "file_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    aws.pipeline_tables(cfg.client("dynamodb"), str(SETTINGS["dynamodb_table_name"]))
     lambda_role = emulator.LOCAL_ROLE_NAMES["TriggerDagRole"]
     iam_roles.ensure_roles(iam, without(template, "TriggerDagRole", "dynamodb:PutItem"), context)
     table = cfg.resource("dynamodb").Table(TRACKER)
@@ -63,13 +58,13 @@ def test_a_grant_removed_from_the_template_is_refused_and_recorded(enforcing_end
         "dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region, **session(cfg, lambda_role)
     ).Table(TRACKER)
     with pytest.raises(ClientError) as refused:
-        as_lambda.put_item(Item={"file_id": "f1"})
+        as_lambda.put_item(Item={"file_key": "f1"})
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
-    as_lambda.delete_item(Key={"file_id": "f1"})  # its other grant stands
+    as_lambda.delete_item(Key={"file_key": "f1"})  # its other grant stands
 
     iam_roles.ensure_roles(iam, template, context)  # the template as it is: allowed again
-    as_lambda.put_item(Item={"file_id": "f1"})
-    assert table.get_item(Key={"file_id": "f1"})["Item"] == {"file_id": "f1"}
+    as_lambda.put_item(Item={"file_key": "f1"})
+    assert table.get_item(Key={"file_key": "f1"})["Item"] == {"file_key": "f1"}
 
     recorded = [json.loads(line) for line in cfg.iam_audit_log.read_text().splitlines()]
     puts = [r["decision"] for r in recorded if r["action"] == "dynamodb:PutItem"]
@@ -129,7 +124,7 @@ def test_a_role_session_outlives_an_emulator_restart(enforcing_endpoint):
     as_lambda = boto3.resource(
         "dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region, **credentials
     ).Table(TRACKER)
-    as_lambda.put_item(Item={"file_id": "after-restart"})
+    as_lambda.put_item(Item={"file_key": "after-restart"})
     with pytest.raises(ClientError) as refused:  # and the restarted emulator still enforces
         as_lambda.scan()
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"

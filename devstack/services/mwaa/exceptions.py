@@ -23,28 +23,27 @@ class ValidationException(ApiError):
         super().__init__(400, "ValidationException", message)
 
 
-class RestApiClientException(ApiError):
-    """Airflow answered 4xx: its status and reply travel with the error (HTTP 400, as MWAA)."""
+class RestApiError(ApiError):
+    """Airflow answered an error: its status and reply travel with MWAA's error, always HTTP 400
+    (MWAA's model marks both kinds the sender's fault)."""
+
+    code = ""
 
     def __init__(self, status: int, response):
         super().__init__(
             400,
-            "RestApiClientException",
+            self.code,
             f"Airflow answered {status}",
             {"RestApiStatusCode": status, "RestApiResponse": response},
         )
 
 
-class RestApiServerException(ApiError):
-    """Airflow answered 5xx (HTTP 400 too: MWAA's model marks it the sender's fault)."""
+class RestApiClientException(RestApiError):
+    code = "RestApiClientException"  # Airflow answered 4xx
 
-    def __init__(self, status: int, response):
-        super().__init__(
-            400,
-            "RestApiServerException",
-            f"Airflow answered {status}",
-            {"RestApiStatusCode": status, "RestApiResponse": response},
-        )
+
+class RestApiServerException(RestApiError):
+    code = "RestApiServerException"  # Airflow answered 5xx
 
 
 class WebForbidden(ApiError):

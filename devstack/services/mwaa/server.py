@@ -19,6 +19,7 @@ import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
+from devstack.core import emulator
 from devstack.core.airflow_api import Airflow
 from devstack.services import http_api
 from devstack.services.mwaa import responses
@@ -52,7 +53,7 @@ def main() -> None:
     http_api.add_guard_arguments(parser)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--region", default=config.DEFAULT_REGION)
-    parser.add_argument("--account", default="000000000000")
+    parser.add_argument("--account", default=emulator.LOCAL_ACCOUNT)
     parser.add_argument("--environment", required=True)
     parser.add_argument("--airflow-url", required=True)
     parser.add_argument("--airflow-password-file", type=Path, required=True)
