@@ -94,6 +94,11 @@ def bucket(logical: str, setting: str) -> dict:
                         {"StorageClass": "GLACIER", "TransitionInDays": 30},
                         {"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 180},
                     ],
+                    # a verified copy stays the version read even when its key is written over
+                    "NoncurrentVersionTransitions": [
+                        {"StorageClass": "GLACIER", "TransitionInDays": 30},
+                        {"StorageClass": "DEEP_ARCHIVE", "TransitionInDays": 180},
+                    ],
                 }
             ]
         }
@@ -299,10 +304,11 @@ def ledger_arns() -> list:
     return [sub(base + TRACKER_TABLE), sub(base + TRACKER_TABLE + "/index/*")]
 
 
-# Adding a copy and verifying it by its checksum (read back by key, not by version).
-COPY_ACTIONS = ["s3:GetObject", "s3:GetObjectAttributes", "s3:PutObject"]
+# Adding a copy and verifying the version written by its checksum (a copy over 5 GB is read back).
+COPY_ACTIONS = ["s3:PutObject", "s3:GetObjectVersionAttributes", "s3:GetObjectVersion"]
 ARCHIVE_ACTIONS = COPY_ACTIONS + [
-    "s3:PutObjectTagging"  # the ARCHIVED tag: only then may a copy move to cold storage
+    "s3:GetObject",  # HeadObject: an earlier attempt's copy is verified, not copied again
+    "s3:PutObjectVersionTagging",  # the ARCHIVED tag: only then may the copy move to cold storage
 ]
 # What Spark's writes replace in the processed bucket (dynamic partition overwrite, event logs)
 SPARK_REWRITTEN_PREFIXES = (
@@ -344,6 +350,11 @@ def glue_role() -> dict:
             ("glue:BatchCreatePartition", "*:catalog", "AWS checks the catalog, MiniStack not"),
             ("glue:BatchCreatePartition", "*:table/*", "AWS checks the table, MiniStack not"),
             ("logs:CreateLogGroup", "*:log-group:/aws-glue/*", "Glue creates a group once"),
+            (
+                "s3:GetObjectVersion",
+                f"*:::{SETTINGS['quarantine_bucket']}/*",
+                "only a quarantined copy over 5 GB is read back to hash it",
+            ),
         ),
         "Properties": {
             "AssumeRolePolicyDocument": assume("glue.amazonaws.com"),
@@ -351,8 +362,9 @@ def glue_role() -> dict:
                 policy(
                     "music-streaming-glue",
                     [
-                        # Listing what Spark reads and writes; the raw bucket's versioning is
-                        # checked before any version is taken (GetBucketLocation: see Metadata).
+                        # Listing what Spark reads and writes; the raw and archive buckets'
+                        # versioning is checked before any version is taken or copied
+                        # (GetBucketLocation: see Metadata).
                         {
                             "Effect": "Allow",
                             "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
@@ -363,7 +375,9 @@ def glue_role() -> dict:
                         {
                             "Effect": "Allow",
                             "Action": ["s3:GetBucketVersioning"],
-                            "Resource": [sub(bucket_arn("raw_data_bucket"))],
+                            "Resource": [
+                                sub(bucket_arn(s)) for s in ("raw_data_bucket", "archive_bucket")
+                            ],
                         },
                         # Raw: exact versions read, and deleted once archived or quarantined.
                         {
@@ -394,8 +408,8 @@ def glue_role() -> dict:
                             ],
                         },
                         # The archive is write-once for the pipeline: copies are added (a retry
-                        # finds its copy and verifies it), never deleted; an overwrite would
-                        # only add a version (the bucket is versioned).
+                        # finds its copy and verifies it), never deleted, and read by the version
+                        # verified, so a write over a key only adds a version nothing reads.
                         {
                             "Effect": "Allow",
                             "Action": ARCHIVE_ACTIONS,
@@ -831,15 +845,24 @@ def build() -> dict:
     for logical in BUCKETS:
         resources[f"{logical}Policy"] = bucket_policy(logical)
     # Belt and braces for write-once: even a broader policy added to the Glue role later cannot
-    # delete an archived copy or its versions.
+    # delete an archived copy or its versions, nor suspend the versioning that keeps a verified
+    # version when its key is written over, nor expire copies early.
     resources["ArchiveBucketPolicy"] = bucket_policy(
         "ArchiveBucket",
         {
             "Sid": "ArchiveIsWriteOnceForThePipeline",
             "Effect": "Deny",
             "Principal": {"AWS": {"Fn::GetAtt": ["GlueJobRole", "Arn"]}},
-            "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration"],
-            "Resource": sub(bucket_arn("archive_bucket", True)),
+            "Action": [
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:PutBucketVersioning",
+                "s3:PutLifecycleConfiguration",
+            ],
+            "Resource": [
+                sub(bucket_arn("archive_bucket")),
+                sub(bucket_arn("archive_bucket", True)),
+            ],
         },
     )
     resources["GlueSecurityConfiguration"] = glue_security_configuration()

@@ -28,17 +28,23 @@ BUCKET_SETTINGS = (
 )
 
 
+# The buckets whose objects the pipeline names by version: raw (each upload tracked as its own
+# version), the archive and quarantine (copies read, tagged and verified by the version written,
+# so a write over a key cannot change them). The deployed template versions every bucket.
+VERSIONED_BUCKET_SETTINGS = ("raw_data_bucket", "archive_bucket", "quarantine_bucket")
+
+
 def ensure_buckets(s3, settings: dict) -> list[str]:
-    """The buckets; raw is versioned (the ledger tracks each upload as its own version)."""
+    """The buckets, versioned where the pipeline names versions; the ones created."""
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     created = []
     for name in (str(settings[s]) for s in BUCKET_SETTINGS):
         if name not in existing:
             s3.create_bucket(Bucket=name)
             created.append(name)
-    raw = str(settings["raw_data_bucket"])
-    if s3.get_bucket_versioning(Bucket=raw).get("Status") != "Enabled":
-        s3.put_bucket_versioning(Bucket=raw, VersioningConfiguration={"Status": "Enabled"})
+    for name in (str(settings[s]) for s in VERSIONED_BUCKET_SETTINGS):
+        if s3.get_bucket_versioning(Bucket=name).get("Status") != "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
     return created
 
 

@@ -246,6 +246,7 @@ def trace(sources: Sources, target: str) -> dict:
                 "rejected_rows": item.get("rejected_rows"),
                 "archived_to": item.get("archived_to"),
                 "archive_copy": item.get("archive_copy"),
+                "archive_version": item.get("archive_version"),
                 "quarantined_to": item.get("quarantined_to"),
             }
         )
@@ -312,7 +313,9 @@ def _file_lines(f: dict) -> Iterable[str]:
         file_ledger.RECEIVED: _lambda_detail(f["lambda"]),
         file_ledger.IGNORED: f["reason"] or "",
         file_ledger.CLAIMED: f"by batch {f['batch_id']}",
-        file_ledger.VALIDATED: _verdict_detail(f["verdict"]) + f"; copy {f['archive_copy']}",
+        file_ledger.VALIDATED: _verdict_detail(f["verdict"])
+        + f"; copy {f['archive_copy']}"
+        + (f" (version {f['archive_version']})" if f.get("archive_version") else ""),
         file_ledger.QUARANTINED: _verdict_detail(f["verdict"]) + f"; to {f['quarantined_to']}",
         file_ledger.PROCESSED: f"{f['processed_to']} (days {', '.join(f['listen_dates'] or [])})"
         if f["processed_to"]

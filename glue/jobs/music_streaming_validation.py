@@ -4,11 +4,12 @@ Arguments: ``job_args.ValidationArgs``.
 
 Each version the batch claimed in the file ledger is streamed from S3 (that version, not whatever
 sits under its key now) and checked. A valid one is copied to the archive bucket under a key that
-names its version, the copy verified (size + CRC32), and marked VALIDATED: the ETL job reads that
-immutable copy. An invalid one is copied to the quarantine bucket with its reasons, verified, marked
-QUARANTINED, and only then deleted from raw. Writes
-validation_results/batch_id={batch_id}/validation_report.json, publishes DataValidation/Metrics
-ValidationSuccess (1/0), and exits 1 when the batch is invalid unless fail_on_invalid is false.
+names its version, the copy verified (size + CRC32), and marked VALIDATED with the copy's
+VersionId: the ETL job reads that version, which no later write over the key can change. An
+invalid one is copied to the quarantine bucket with its reasons, verified, marked QUARANTINED,
+and only then deleted from raw. Writes validation_results/batch_id={batch_id}/
+validation_report.json, publishes DataValidation/Metrics ValidationSuccess (1/0), and exits 1
+when the batch is invalid unless fail_on_invalid is false.
 A retry finds the files it already decided in the ledger and reports them as decided.
 """
 
@@ -43,6 +44,7 @@ def entry_from_ledger(item: dict) -> dict:
         "bytes": int(item["size"]),
         "crc32": int(item["crc32"]) if item.get("crc32") is not None else None,
         "copy": item.get("archive_copy"),
+        "copy_version": item.get("archive_version"),
         "quarantined_to": item.get("quarantined_to"),
     }
     for name in KEPT_IN_LEDGER:
@@ -59,6 +61,7 @@ def check_version(s3, item: dict, max_bad_row_ratio: float) -> dict:
         "file_id": item["file_key"],
         "upload_order": item["upload_order"],
         "copy": None,
+        "copy_version": None,
         "quarantined_to": None,
     }
     try:
@@ -87,10 +90,11 @@ def check_version(s3, item: dict, max_bad_row_ratio: float) -> dict:
 
 
 def keep_valid(s3, ledger, item: dict, entry: dict, args: ValidationArgs) -> None:
-    """Valid: a verified copy in the archive (the ETL job reads it), then VALIDATED."""
+    """Valid: a verified copy in the archive, then VALIDATED with the copy's version (the ETL job
+    reads that version, so nothing written over the key later changes what it reads)."""
     archive = args.archive_bucket
     target = layout.archive_key(item["dataset"], item["file_key"], item["key"], item["uploaded_at"])
-    aws.copy_version_verified(
+    entry["copy_version"] = aws.copy_version_verified(
         s3,
         aws.version_source(item["bucket"], item["key"], item["version_id"]),
         item["etag"],
@@ -106,6 +110,7 @@ def keep_valid(s3, ledger, item: dict, entry: dict, args: ValidationArgs) -> Non
         file_ledger.VALIDATED,
         args.batch_id,
         archive_copy=entry["copy"],
+        archive_version=entry["copy_version"],
         crc32=entry["crc32"],
         **{k: entry[k] for k in KEPT_IN_LEDGER},
     )
@@ -185,6 +190,8 @@ def run(argv: list[str]) -> int:
     raw, batch_id, region = args.raw_data_bucket, args.batch_id, args.aws_region
     s3 = aws.client("s3", region)
     aws.require_versioning(s3, raw)
+    # the archive's copies are read by version: an overwrite must add a version, not replace one
+    aws.require_versioning(s3, args.archive_bucket)
     ledger = file_ledger.Ledger(
         aws.resource("dynamodb", region).Table(config.file_tracker_table(args.dynamodb_table_name))
     )

@@ -158,8 +158,7 @@ def version_source(bucket: str, key: str, version_id: str) -> dict:
 
 
 def streamed_crc32(s3, bucket: str, key: str, version_id: Optional[str] = None) -> int:
-    extra = {"VersionId": version_id} if version_id else {}
-    body = s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+    body = s3.get_object(Bucket=bucket, Key=key, **version_args(version_id))["Body"]
     crc = 0
     with body:
         for chunk in body.iter_chunks(_STREAM_CHUNK):
@@ -181,27 +180,39 @@ def full_object_crc32(checksum: Mapping[str, str]) -> Optional[int]:
     return int.from_bytes(base64.b64decode(reported), "big")
 
 
-def verify_copy(s3, bucket: str, key: str, size: int, crc32: int) -> None:
-    """Proves a copy equals the bytes validated: its size and a CRC32 of the whole object.
+class CopyMismatch(RuntimeError):
+    """A copy whose size or CRC32 is not the source's."""
+
+
+def version_args(version_id: Optional[str]) -> dict:
+    """The VersionId argument of an object call, none when there is no version to name."""
+    return {"VersionId": version_id} if version_id else {}
+
+
+def verify_copy(
+    s3, bucket: str, key: str, size: int, crc32: int, version_id: Optional[str] = None
+) -> None:
+    """Proves a copy (``version_id``: that version of it) equals the bytes validated: its size and
+    a CRC32 of the whole object.
 
     S3 reports a full-object CRC32 for objects written by one request with ChecksumAlgorithm
     CRC32 (GetObjectAttributes); ETags cannot serve, as a multipart upload's ETag is not its
     copy's. Where no full-object checksum is reported (a managed multipart copy), the copy is
     read back and hashed."""
     attributes = s3.get_object_attributes(
-        Bucket=bucket, Key=key, ObjectAttributes=["ObjectSize", "Checksum"]
+        Bucket=bucket,
+        Key=key,
+        ObjectAttributes=["ObjectSize", "Checksum"],
+        **version_args(version_id),
     )
     checksum = attributes.get("Checksum") or {}
+    where = f"s3://{bucket}/{key}" + (f" (version {version_id})" if version_id else "")
     if attributes["ObjectSize"] != size:
-        raise RuntimeError(
-            f"copy s3://{bucket}/{key} has {attributes['ObjectSize']} bytes, the source {size}"
-        )
+        raise CopyMismatch(f"copy {where} has {attributes['ObjectSize']} bytes, the source {size}")
     reported = full_object_crc32(checksum)
-    actual = reported if reported is not None else streamed_crc32(s3, bucket, key)
+    actual = reported if reported is not None else streamed_crc32(s3, bucket, key, version_id)
     if actual != crc32:
-        raise RuntimeError(
-            f"copy s3://{bucket}/{key} has CRC32 {actual:08x}, the source {crc32:08x}"
-        )
+        raise CopyMismatch(f"copy {where} has CRC32 {actual:08x}, the source {crc32:08x}")
 
 
 def copy_version_verified(
@@ -214,24 +225,46 @@ def copy_version_verified(
     dst_key: str,
     metadata: Optional[Mapping[str, str]] = None,
     write_once: bool = False,
-) -> None:
+) -> Optional[str]:
     """Copies exactly one version (``version_source``; CopySourceIfMatch its ETag, so a changed
-    object is never copied in its place) and verifies the copy (``verify_copy``).
+    object is never copied in its place) and verifies the copy (``verify_copy``). Returns the
+    VersionId of the verified copy (None where the target bucket keeps no versions): a reader
+    that names it reads these bytes whatever is written over the key later.
 
-    ``write_once`` (the archive): a copy already at the target (an earlier attempt's) is verified,
-    never replaced. (S3's conditional writes cannot enforce this: under a policy requiring
-    If-None-Match, S3 refuses CopyObject altogether.)"""
-    if write_once and head(s3, dst_bucket, dst_key) is not None:
-        verify_copy(s3, dst_bucket, dst_key, size, crc32)
-        return
+    ``write_once`` (the archive): a copy already at the target (an earlier attempt's) is verified
+    and kept, never copied again. One that fails verification (an object someone else put
+    there) is reported in a bucket without versioning; in a versioned one the new copy goes on
+    top and the other stays, as an older version. (S3's conditional writes cannot enforce
+    write-once: under a policy requiring If-None-Match, S3 refuses CopyObject altogether.)"""
+    if write_once:
+        current = head(s3, dst_bucket, dst_key)
+        if current is not None:
+            version_id = current.get("VersionId")
+            try:
+                verify_copy(s3, dst_bucket, dst_key, size, crc32, version_id)
+                return version_id
+            except CopyMismatch:
+                if not version_id:
+                    raise
+                log.warning("s3://%s/%s holds other bytes; copying over it", dst_bucket, dst_key)
     extra = {"ChecksumAlgorithm": "CRC32", "CopySourceIfMatch": f'"{etag.strip(chr(34))}"'}
     if metadata:
         extra.update(Metadata=dict(metadata), MetadataDirective="REPLACE")
     if size > MAX_SINGLE_COPY_BYTES:
         s3.copy(source, dst_bucket, dst_key, ExtraArgs=extra)
+        # a managed copy reports no version: the current one is verified, so whichever version
+        # it is, its bytes are the source's
+        version_id = (head(s3, dst_bucket, dst_key) or {}).get("VersionId")
     else:
-        s3.copy_object(Bucket=dst_bucket, Key=dst_key, CopySource=source, **extra)
-    verify_copy(s3, dst_bucket, dst_key, size, crc32)
+        copied = s3.copy_object(Bucket=dst_bucket, Key=dst_key, CopySource=source, **extra)
+        version_id = copied.get("VersionId")
+    verify_copy(s3, dst_bucket, dst_key, size, crc32, version_id)
+    return version_id
+
+
+def current_version(s3, bucket: str, key: str) -> Optional[str]:
+    """The VersionId of the object now under ``key`` (None without versioning)."""
+    return s3.head_object(Bucket=bucket, Key=key).get("VersionId")
 
 
 class UnversionedBucket(RuntimeError):

@@ -11,14 +11,16 @@ from music_streaming import aws, catalog, datasets, dynamo_items, etl_decisions,
 from music_streaming.job_args import EtlArgs
 
 
-def store_reference(spark, args: EtlArgs, dataset: str, files: list[dict]) -> tuple[str, dict]:
+def store_reference(
+    spark, args: EtlArgs, dataset: str, files: list[dict], fetch: spark_io.Fetch
+) -> tuple[str, dict]:
     """Writes this batch's rows of songs/users (with their source): (the batch path, rows per
     file)."""
     from music_streaming import kpis
 
     rows = (
         kpis.REFERENCE[dataset]
-        .rows(spark_io.read_files(spark, files, dataset, multiline=True), keep=kpis.SOURCE_COLUMNS)
+        .rows(spark_io.read_files(spark, files, dataset, fetch), keep=kpis.SOURCE_COLUMNS)
         .cache()
     )
     counts = {
@@ -86,7 +88,9 @@ def load_reference(spark, s3, processed: str, dataset: str, counted: dict):
     return kpis.current_reference(current, datasets.SPECS[dataset].key)
 
 
-def write_batch_streams(spark, batch_path: str, files: list[dict], songs, users) -> tuple:
+def write_batch_streams(
+    spark, batch_path: str, files: list[dict], fetch: spark_io.Fetch, songs, users
+) -> tuple:
     """The batch's streams joined with the reference, as Parquet partitioned by genre under
     ``batch_path`` (a rerun replaces it); (per-file counts, per-file days with valid rows)."""
     from pyspark import StorageLevel
@@ -94,7 +98,7 @@ def write_batch_streams(spark, batch_path: str, files: list[dict], songs, users)
 
     from music_streaming import kpis
 
-    raw = spark_io.read_files(spark, files, datasets.STREAMS, multiline=False)
+    raw = spark_io.read_files(spark, files, datasets.STREAMS, fetch)
     typed = kpis.typed_streams(raw, keep=kpis.SOURCE_COLUMNS).persist(StorageLevel.MEMORY_AND_DISK)
     # One pass gives both the per-file counts and the days the batch touches.
     counts = (

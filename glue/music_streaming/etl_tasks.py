@@ -24,7 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from music_streaming import aws, config, datasets, dynamo_items, etl_decisions, kpi_snapshot, layout
+from music_streaming import (
+    aws,
+    config,
+    datasets,
+    dynamo_items,
+    etl_decisions,
+    kpi_snapshot,
+    layout,
+    spark_io,
+)
 from music_streaming import etl_steps as steps
 from music_streaming import ledger as file_ledger
 from music_streaming.job_args import EtlArgs
@@ -61,8 +70,11 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
         log.warning("batch %s: skipping invalid files %s", args.batch_id, report["invalid_files"])
     by_dataset = defaultdict(list)
     for entry in valid:
+        if not entry.get("copy_version"):  # validated before copies were read by version
+            entry["copy_version"] = aws.current_version(s3, *layout.split_s3_url(entry["copy"]))
         by_dataset[entry["dataset"]].append(entry)
     ledger, seconds, files = ledger_of(args), {}, {}
+    fetch = spark_io.version_reader(args.aws_region)  # each copy by the version verified
 
     def mark_processed(entries, index: dict):
         """PROCESSED, with what the index records of each file (by file id)."""
@@ -82,7 +94,9 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
     with timed(seconds, "reference"):
         for dataset in datasets.REFERENCE_DATASETS:
             if by_dataset[dataset]:
-                path, per_file = steps.store_reference(spark, args, dataset, by_dataset[dataset])
+                path, per_file = steps.store_reference(
+                    spark, args, dataset, by_dataset[dataset], fetch
+                )
                 files.update(per_file)
                 steps.register_partitions(args, s3, dataset, path)
                 # the reference index (etl_decisions): the batch path holding these rows
@@ -104,6 +118,7 @@ def full_etl(spark, s3, args: EtlArgs) -> dict:
                 spark,
                 batch_path,
                 by_dataset[datasets.STREAMS],
+                fetch,
                 reference[datasets.SONGS],
                 reference[datasets.USERS],
             )
@@ -217,10 +232,16 @@ def archive_file(s3, ledger, args: EtlArgs, file_id: str) -> None:
     item = ledger.get(file_id)
     if etl_decisions.archive_step(item, args.batch_id, file_id) == etl_decisions.VERIFY_AND_ARCHIVE:
         bucket, key = layout.split_s3_url(item["archive_copy"])
-        aws.verify_copy(s3, bucket, key, int(item["size"]), int(item["crc32"]))
+        # the version the ETL read (a file validated before copies were read by version: the
+        # version under the key, which the ETL read too)
+        version = item.get("archive_version") or aws.current_version(s3, bucket, key)
+        aws.verify_copy(s3, bucket, key, int(item["size"]), int(item["crc32"]), version)
         tag_key, tag_value = config.ARCHIVED_TAG  # from now on the copy may go cold
         s3.put_object_tagging(
-            Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": tag_key, "Value": tag_value}]}
+            Bucket=bucket,
+            Key=key,
+            Tagging={"TagSet": [{"Key": tag_key, "Value": tag_value}]},
+            **aws.version_args(version),
         )
         ledger.move(
             file_id,

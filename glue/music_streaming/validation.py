@@ -219,6 +219,39 @@ def validate_csv(
     return report
 
 
+class NotTheValidatedBytes(ValueError):
+    """A copy read for processing whose bytes are not the ones validated."""
+
+
+def data_records(chunks: Iterable[bytes], size: int, crc32: int) -> Iterator[str]:
+    """The data records of a validated file, each as its CSV text (a quoted line break kept, the
+    record's own line break dropped), split by the rules it was validated by: the header (the
+    first non-blank record) and blank records left out. After the last record, raises
+    NotTheValidatedBytes unless the bytes read were the ones validated (size and CRC32)."""
+    lines = _Utf8Lines(chunks)
+    consumed: list[str] = []
+
+    def recorded() -> Iterator[str]:
+        for line in lines:
+            consumed.append(line)
+            yield line
+
+    header_seen = False
+    for fields in csv.reader(recorded(), strict=True):
+        text = "".join(consumed)
+        consumed.clear()
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line
+        if header_seen:
+            yield text.removesuffix("\n").removesuffix("\r")
+        header_seen = True
+    if (lines.bytes_read, lines.crc32) != (size, crc32):
+        raise NotTheValidatedBytes(
+            f"{lines.bytes_read} bytes with CRC32 {lines.crc32:08x}; validated: {size} bytes "
+            f"with CRC32 {crc32:08x}"
+        )
+
+
 def batch_report(batch_id: str, raw_bucket: str, files: list[dict], generated_at: str) -> dict:
     """The batch's validation report: per-file entries and the overall status."""
     invalid = [f["key"] for f in files if f["status"] != VALID]

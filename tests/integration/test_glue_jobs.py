@@ -101,6 +101,39 @@ def test_sample_batch_through_all_tasks(stack):
     )
 
 
+def test_a_copy_written_over_after_validation_changes_nothing_the_etl_reads(stack):
+    """The archive is versioned and the ETL reads the version validation verified: bytes put over
+    a copy's key add a version nobody reads. Archiving tags the verified version only."""
+    keys = stack.upload_dir(paths.SAMPLE_DATA_DIR)
+    assert_ok(stack.validate("b-over", keys))
+    item = stack.tracked()["streams/streams_01.csv"]
+    bucket, key = layout.split_s3_url(item["archive_copy"])
+    intruder = stack.s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=b"user_id,track_id,listen_time\nintruder,t1,2024-06-01 10:00:00\n",
+    )["VersionId"]
+    for task in ("full_etl", "dynamodb_only", "archiving_only"):
+        assert_ok(stack.etl(task, "b-over", PROCESSING_DATE))
+
+    sample = paths.SAMPLE_DATA_DIR
+    assert kpi_items_only(stack.kpi_items()) == expected_items(
+        files(sample, "streams"), files(sample, "songs"), files(sample, "users")
+    )
+    assert {i["state"] for i in stack.tracked().values()} == {"ARCHIVED"}
+    versions = stack.s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]
+    tags = {
+        v["VersionId"]: stack.s3.get_object_tagging(
+            Bucket=bucket, Key=key, VersionId=v["VersionId"]
+        )["TagSet"]
+        for v in versions
+    }
+    assert tags == {
+        item["archive_version"]: [{"Key": "pipeline-state", "Value": "archived"}],
+        intruder: [],
+    }
+
+
 def test_rerun_gives_the_same_outputs(stack):
     keys = stack.upload_dir(paths.SAMPLE_DATA_DIR)
     assert_ok(stack.validate("b-rerun", keys))

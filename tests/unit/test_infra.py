@@ -63,6 +63,8 @@ def test_buckets_are_the_ones_the_local_stack_creates():
     assert rule["Transitions"][0]["StorageClass"] == "GLACIER"
     # only copies of ARCHIVED files go cold: one the ETL may still read stays readable
     assert rule["TagFilters"] == [{"Key": "pipeline-state", "Value": "archived"}]
+    # an archived version whose key was written over goes cold all the same
+    assert rule["NoncurrentVersionTransitions"] == rule["Transitions"]
 
 
 def test_failed_files_raise_an_alarm():
@@ -310,6 +312,22 @@ def test_the_archive_is_write_once_for_the_glue_role():
     ]
     assert deny["Principal"] == {"AWS": {"Fn::GetAtt": ["GlueJobRole", "Arn"]}}
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(deny["Action"])
+    # versioning (what keeps a verified version when its key is written over) stays on; a
+    # bucket-level action matches the bucket's ARN, not its objects'
+    assert {"s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"} <= set(deny["Action"])
+    assert [r["Fn::Sub"] for r in deny["Resource"]] == [archive_objects[:-2], archive_objects]
+
+
+def test_the_glue_role_reads_archived_copies_by_version_only():
+    """Reads and tags name the version validation verified; by key only HeadObject (GetObject)
+    of the copy an earlier attempt may have left."""
+    glue = policy_statements("GlueJobRole")
+    archive_objects = f"arn:${{AWS::Partition}}:s3:::{SETTINGS['archive_bucket']}/*"
+    for action in ("s3:GetObjectVersion", "s3:GetObjectVersionAttributes"):
+        assert archive_objects in resources_of(glue, action)
+    assert archive_objects in resources_of(glue, "s3:PutObjectVersionTagging")
+    for action in ("s3:GetObjectAttributes", "s3:PutObjectTagging"):
+        assert archive_objects not in resources_of(glue, action)
 
 
 def test_the_glue_role_deletes_no_quarantine_copy_no_kpi_snapshot_and_no_ledger_item():
