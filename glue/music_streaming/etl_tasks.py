@@ -1,18 +1,19 @@
 """The three tasks of the Glue job ``music_streaming_etl_complete`` (arguments: ``job_args.EtlArgs``).
 
-- full_etl: reads the versions the batch validated (their verified copies, each file's header
-  matched by name), keeps songs/users as reference rows, writes the batch's streams joined with the
-  reference as Parquet to processed_data/date={processing_date}/batch_id={batch_id}/ partitioned
-  by genre (a rerun replaces it), registers what it wrote as partitions of the Data Catalog's
-  tables (with --catalog_database), marks the files PROCESSED in the file ledger, then recomputes the
-  KPIs of every day the batch touches over the rows that count (of each key, its newest processed
+- full_etl: reads the versions the batch validated (the verified copies, by VersionId; each
+  file's header matched by name), keeps songs/users as reference rows, writes the batch's streams
+  joined with the reference as Parquet to
+  processed_data/date={processing_date}/batch_id={batch_id}/ partitioned by genre (a rerun
+  replaces it), registers what it wrote as partitions of the Data Catalog's tables (with
+  --catalog_database), marks the files PROCESSED in the file ledger, then recomputes the KPIs of
+  every day the batch touches over the rows that count (of each key, its newest processed
   upload: a correction replaces the rows of the version it supersedes) and stores them, with a
   snapshot version, under kpis/batch_id={batch_id}/.
 - dynamodb_only: writes that snapshot to DynamoDB, monotonically (kpi_snapshot), then marks the
   batch's files KPIS_WRITTEN.
-- archiving_only: for each file whose KPIs are written, verifies its archived copy, tags it
-  ARCHIVED (only then may it go cold), marks it ARCHIVED and only then deletes that version from
-  raw (a crash in between is repaired by a rerun).
+- archiving_only: for each file whose KPIs are written, verifies its archived copy (the version
+  read), tags that version ARCHIVED (only then may it go cold), marks it ARCHIVED and only then
+  deletes its version from raw (a crash in between is repaired by a rerun).
 """
 
 from __future__ import annotations
