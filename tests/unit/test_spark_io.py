@@ -141,3 +141,27 @@ def test_a_copy_whose_bytes_changed_fails_the_read_naming_it(spark, tmp_path):
     changed["crc32"] ^= 1
     with pytest.raises(Exception, match="copy.csv"):
         spark_io.read_files(spark, [changed], "streams", local_copy).collect()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 10 * spark_io.TASK_BYTES), min_size=1, max_size=40),
+    parallelism=st.integers(1, 8),
+)
+def test_files_are_spread_over_tasks_each_once_and_by_size(sizes, parallelism):
+    files = [(i, {"bytes": size}) for i, size in enumerate(sizes)]
+    tasks = spark_io.task_files(files, spark_io.task_count(files, parallelism))
+    assert sorted(i for task in tasks for i, _ in task) == list(range(len(sizes)))
+    assert len(tasks) <= len(sizes) and all(tasks)
+    if len(sizes) >= 2 * parallelism:
+        assert len(tasks) >= min(2 * parallelism, sum(1 for s in sizes if s) or 1)
+    loads = sorted(sum(e["bytes"] for _, e in task) for task in tasks)
+    assert loads[-1] - loads[0] <= max(sizes)  # greedy by size: within one file of each other
+
+
+def test_small_files_share_a_task_and_a_large_batch_gets_a_task_per_128_mib():
+    small = [(i, {"bytes": 1000}) for i in range(100)]
+    assert spark_io.task_count(small, 2) == 4
+    large = [(i, {"bytes": spark_io.TASK_BYTES}) for i in range(10)]
+    assert spark_io.task_count(large, 2) == 10
+    assert spark_io.task_count(large[:3], 2) == 3
