@@ -527,6 +527,11 @@ def lambda_role() -> dict:
         "Metadata": iam_check_excuses(
             ("logs:*", "*:log-group:/aws/lambda/*", "Lambda writes the function's logs"),
             ("sqs:SendMessage", "*-dlq", "Lambda sends a failed event to the dead-letter queue"),
+            (
+                "dynamodb:DeleteItem",
+                "*:table/*_file_tracker",
+                "only when starting the DAG fails: the run-request flag is dropped",
+            ),
         ),
         "Properties": {
             "AssumeRolePolicyDocument": assume("lambda.amazonaws.com"),

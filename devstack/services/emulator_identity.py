@@ -31,6 +31,11 @@ signature verified; a Lambda acts with its execution role's session) and every a
 principal other than the root, its own and the local APIs', is written as one JSON line to
 ``DEVSTACK_IAM_AUDIT_LOG`` (principal, action, resource, condition keys, decision). ``audit`` lets
 a call AWS would deny go through, ``enforce`` answers it with AccessDenied as AWS does.
+
+A read of an object that does not exist (GetObject, HeadObject, GetObjectAttributes) needs
+``s3:ListBucket`` on the bucket as well: S3 answers 404 only to a caller allowed to list the bucket,
+403 AccessDenied to others (the operations' reference pages). MiniStack answers 404 to anyone, so
+such a 404 is checked, recorded and, when enforcing, answered as AWS answers it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from pathlib import Path
 
 from ministack import app as ministack_app
 from ministack.core import iam_actions, iam_evaluator, sigv4
+from ministack.core.iam_actions import access_denied_response
 from ministack.core.responses import get_account_id
 
 PREFIX = "/_devstack/identity/"
@@ -55,6 +61,19 @@ CLOUDWATCH_SERVICE = "GraniteServiceVersion20100801"
 # The body of the CloudWatch request being served, kept for the condition key MiniStack omits
 _cloudwatch_body: contextvars.ContextVar[tuple[str, list[bytes]] | None] = contextvars.ContextVar(
     "devstack_cloudwatch_body", default=None
+)
+# The IAM actions of reading one object: a 404 to any of them also needs s3:ListBucket
+OBJECT_READS = frozenset(
+    {
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:GetObjectAttributes",
+        "s3:GetObjectVersionAttributes",
+    }
+)
+# The object read being served ({key, region, bucket}), filled by the first check of the request
+_object_read: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "devstack_object_read", default=None
 )
 
 
@@ -213,6 +232,7 @@ def recording(enforce):
 
     def checked(access_key_id, iam_action, service, region, resource_arn="*", service_context=None):
         service_context = with_namespace(iam_action, service_context)
+        note_object_read(access_key_id, iam_action, service, region, resource_arn)
         result = enforce(access_key_id, iam_action, service, region, resource_arn, service_context)
         if isinstance(result, iam_evaluator.AuthError):
             return result  # authentication is never waived
@@ -221,6 +241,83 @@ def recording(enforce):
         return result if RECORDER.enforcing else None
 
     return checked
+
+
+def note_object_read(access_key_id, iam_action: str, service: str, region: str, resource_arn: str):
+    """Remembers the request's object read (its first check only: a copy's source is not one)."""
+    read = _object_read.get()
+    if read is None or read.get("checked") or service != "s3":
+        return
+    read["checked"] = True
+    bucket, slash, _key = resource_arn.partition("/")
+    if iam_action in OBJECT_READS and slash:
+        read.update(key=access_key_id or "", region=region, bucket=bucket)
+
+
+def missing_object_refusal(read: dict, method: str) -> tuple | None:
+    """The answer S3 gives instead of 404 to a caller not allowed s3:ListBucket on the bucket (None
+    when allowed, or when only auditing: the check is recorded either way)."""
+    denied = iam_evaluator.enforce(
+        read["key"], "s3:ListBucket", "s3", read["region"], read["bucket"]
+    )
+    if denied is None or isinstance(denied, iam_evaluator.AuthError):
+        return None
+    found = iam_evaluator.resolve_credential(read["key"], get_account_id())
+    status, headers, body = access_denied_response(
+        "s3",
+        "s3:ListBucket",
+        getattr(found, "principal_arn", ""),
+        os.urandom(8).hex().upper(),
+        resource_arn=read["bucket"],
+    )
+    return status, headers, b"" if method == "HEAD" else body
+
+
+def with_missing_object_check(inner):
+    """Serves S3's object reads so that a 404 is the answer only a caller allowed to list the
+    bucket gets (``missing_object_refusal``)."""
+
+    async def app(scope, receive, send):
+        if scope.get("type") != "http" or scope.get("method") not in ("GET", "HEAD"):
+            await inner(scope, receive, send)
+            return
+        read: dict = {}
+        token = _object_read.set(read)
+        replaced = False
+
+        async def checked_send(message):
+            nonlocal replaced
+            if (
+                message["type"] == "http.response.start"
+                and message["status"] == 404
+                and "key" in read
+            ):
+                refusal = missing_object_refusal(read, scope["method"])
+                if refusal is not None:
+                    replaced = True
+                    status, headers, body = refusal
+                    await _send_whole(send, status, headers, body)
+                    return
+            if not replaced:
+                await send(message)
+
+        try:
+            await inner(scope, receive, checked_send)
+        finally:
+            _object_read.reset(token)
+
+    return app
+
+
+async def _send_whole(send, status: int, headers: dict, body: bytes) -> None:
+    fields = [
+        (k.lower().encode(), str(v).encode())
+        for k, v in headers.items()
+        if k.lower() != "content-length"
+    ]
+    fields.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": fields})
+    await send({"type": "http.response.body", "body": body})
 
 
 def authorize_request(request: dict) -> dict:
@@ -260,10 +357,9 @@ async def _read(receive) -> bytes:
 
 
 async def _reply(send, status: int, document: dict) -> None:
-    data = json.dumps(document).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": data})
+    await _send_whole(
+        send, status, {"content-type": "application/json"}, json.dumps(document).encode()
+    )
 
 
 def with_identity_endpoints(inner):
@@ -317,6 +413,7 @@ def main() -> None:
         RECORDER = Recorder(Path(audit_log) if audit_log else None, mode == "enforce")
         iam_evaluator.enforce = recording(iam_evaluator.enforce)
         ministack_app.AUTH = True
+        ministack_app.app = with_missing_object_check(ministack_app.app)
     # ministack.app.main serves the module's ``app``: serve it with the endpoints in front.
     ministack_app.app = with_identity_endpoints(ministack_app.app)
     ministack_app.main()

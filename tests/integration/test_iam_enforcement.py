@@ -128,3 +128,39 @@ def test_a_role_session_outlives_an_emulator_restart(enforcing_endpoint):
     with pytest.raises(ClientError) as refused:  # and the restarted emulator still enforces
         as_lambda.scan()
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_missing_object_is_404_only_to_a_role_allowed_to_list_the_bucket(enforcing_endpoint):
+    """S3's rule (GetObject, HeadObject and GetObjectAttributes references): without s3:ListBucket
+    on the bucket, reading a key that does not exist is refused 403 AccessDenied, not 404, and the
+    ListBucket check is recorded for ``scripts/iam-check``."""
+    cfg = enforcing_endpoint
+    template = iam_roles.load_template()
+    context = iam_roles.local_context(SETTINGS, template)
+    archive = str(SETTINGS["archive_bucket"])
+    cfg.client("s3").create_bucket(Bucket=archive)
+    glue_role = emulator.LOCAL_ROLE_NAMES["GlueJobRole"]
+    iam = cfg.client("iam")
+    iam_roles.ensure_roles(iam, without(template, "GlueJobRole", "s3:ListBucket"), context)
+    as_glue = boto3.client(
+        "s3", endpoint_url=cfg.endpoint, region_name=cfg.region, **session(cfg, glue_role)
+    )
+    with pytest.raises(ClientError) as refused:
+        as_glue.head_object(Bucket=archive, Key="archive/missing.csv")
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as refused:
+        as_glue.get_object(Bucket=archive, Key="archive/missing.csv")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+    iam_roles.ensure_roles(iam, template, context)  # the template as it is: ListBucket granted
+    assert aws.head(as_glue, archive, "archive/missing.csv") is None  # 404: not there
+    with pytest.raises(as_glue.exceptions.NoSuchKey):
+        as_glue.get_object(Bucket=archive, Key="archive/missing.csv")
+
+    recorded = [json.loads(line) for line in cfg.iam_audit_log.read_text().splitlines()]
+    lists = [
+        r["decision"]
+        for r in recorded
+        if r["action"] == "s3:ListBucket" and r["resource"] == f"arn:aws:s3:::{archive}"
+    ]
+    assert lists == ["ImplicitDeny", "ImplicitDeny", "Allow", "Allow"]
