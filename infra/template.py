@@ -355,6 +355,12 @@ def glue_role() -> dict:
                 f"*:::{SETTINGS['quarantine_bucket']}/*",
                 "only a quarantined copy over 5 GB is read back to hash it",
             ),
+            (
+                "s3:ListBucket",
+                f"*:::{SETTINGS['raw_data_bucket']}",
+                "only a raw version deleted before validation is read as missing (404 with it, "
+                "403 without)",
+            ),
         ),
         "Properties": {
             "AssumeRolePolicyDocument": assume("glue.amazonaws.com"),
@@ -362,15 +368,23 @@ def glue_role() -> dict:
                 policy(
                     "music-streaming-glue",
                     [
-                        # Listing what Spark reads and writes; the raw and archive buckets'
-                        # versioning is checked before any version is taken or copied
-                        # (GetBucketLocation: see Metadata).
+                        # Listing what Spark reads and writes, and a 404 (not a 403) for an
+                        # archive copy not yet written; the raw and archive buckets' versioning
+                        # is checked before any version is taken or copied (GetBucketLocation:
+                        # see Metadata).
                         {
                             "Effect": "Allow",
                             "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
                             "Resource": [
                                 sub(bucket_arn(s)) for s in ("processed_bucket", "archive_bucket")
                             ],
+                        },
+                        # A raw version deleted before validation reads as 404 (reported as
+                        # gone), not 403 (a failed run), only with ListBucket on the bucket.
+                        {
+                            "Effect": "Allow",
+                            "Action": "s3:ListBucket",
+                            "Resource": sub(bucket_arn("raw_data_bucket")),
                         },
                         {
                             "Effect": "Allow",

@@ -164,3 +164,28 @@ def test_a_missing_object_is_404_only_to_a_role_allowed_to_list_the_bucket(enfor
         if r["action"] == "s3:ListBucket" and r["resource"] == f"arn:aws:s3:::{archive}"
     ]
     assert lists == ["ImplicitDeny", "ImplicitDeny", "Allow", "Allow"]
+
+
+def test_a_raw_version_deleted_before_validation_reads_as_gone_to_the_glue_role(
+    enforcing_endpoint,
+):
+    """Validation reports a version no longer in raw (NoSuchVersion or 404) instead of failing
+    its run: with the template's grants the Glue role gets that answer, not AccessDenied."""
+    cfg = enforcing_endpoint
+    template = iam_roles.load_template()
+    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+    raw = str(SETTINGS["raw_data_bucket"])
+    s3 = cfg.client("s3")
+    s3.create_bucket(Bucket=raw)
+    s3.put_bucket_versioning(Bucket=raw, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=raw, Key="streams/gone.csv", Body=b"a\n")["VersionId"]
+    s3.delete_object(Bucket=raw, Key="streams/gone.csv", VersionId=version)
+    as_glue = boto3.client(
+        "s3",
+        endpoint_url=cfg.endpoint,
+        region_name=cfg.region,
+        **session(cfg, emulator.LOCAL_ROLE_NAMES["GlueJobRole"]),
+    )
+    with pytest.raises(ClientError) as gone:
+        as_glue.get_object(Bucket=raw, Key="streams/gone.csv", VersionId=version)
+    assert gone.value.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404")
