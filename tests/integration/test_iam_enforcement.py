@@ -45,14 +45,27 @@ def session(cfg, role: str) -> dict:
     return emulator.assume_role(cfg.client("sts"), emulator.local_role_arn(role), "test")
 
 
+def give_roles(cfg, template: dict) -> None:
+    """The template's roles (or a narrowed copy's) in the emulator, as bootstrap creates them."""
+    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+
+
+def as_role(cfg, logical: str, service: str, endpoint: str | None = None):
+    """A client of ``service`` acting as a session of the template's role ``logical``."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint or cfg.endpoint,
+        region_name=cfg.region,
+        **session(cfg, emulator.LOCAL_ROLE_NAMES[logical]),
+    )
+
+
 def test_a_grant_removed_from_the_template_is_refused_and_recorded(enforcing_endpoint):
     cfg = enforcing_endpoint
     template = iam_roles.load_template()
-    context = iam_roles.local_context(SETTINGS, template)
-    iam = cfg.client("iam")
     aws.pipeline_tables(cfg.client("dynamodb"), str(SETTINGS["dynamodb_table_name"]))
     lambda_role = emulator.LOCAL_ROLE_NAMES["TriggerDagRole"]
-    iam_roles.ensure_roles(iam, without(template, "TriggerDagRole", "dynamodb:PutItem"), context)
+    give_roles(cfg, without(template, "TriggerDagRole", "dynamodb:PutItem"))
     table = cfg.resource("dynamodb").Table(TRACKER)
     as_lambda = boto3.resource(
         "dynamodb", endpoint_url=cfg.endpoint, region_name=cfg.region, **session(cfg, lambda_role)
@@ -62,7 +75,7 @@ def test_a_grant_removed_from_the_template_is_refused_and_recorded(enforcing_end
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
     as_lambda.delete_item(Key={"file_key": "f1"})  # its other grant stands
 
-    iam_roles.ensure_roles(iam, template, context)  # the template as it is: allowed again
+    give_roles(cfg, template)  # the template as it is: allowed again
     as_lambda.put_item(Item={"file_key": "f1"})
     assert table.get_item(Key={"file_key": "f1"})["Item"] == {"file_key": "f1"}
 
@@ -76,8 +89,7 @@ def test_the_local_glue_api_refuses_a_role_what_its_policy_does_not_grant(
     enforcing_endpoint, tmp_path
 ):
     cfg = enforcing_endpoint
-    template = iam_roles.load_template()
-    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+    give_roles(cfg, iam_roles.load_template())
     guard = http_api.Guard(
         "glue",
         cfg.region,
@@ -94,12 +106,7 @@ def test_the_local_glue_api_refuses_a_role_what_its_policy_does_not_grant(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        as_mwaa = boto3.client(
-            "glue",
-            endpoint_url=url,
-            region_name=cfg.region,
-            **session(cfg, emulator.LOCAL_ROLE_NAMES["MwaaExecutionRole"]),
-        )
+        as_mwaa = as_role(cfg, "MwaaExecutionRole", "glue", url)
         job = str(SETTINGS["validation_job_name"])
         with pytest.raises(as_mwaa.exceptions.EntityNotFoundException):
             as_mwaa.get_job(JobName=job)  # allowed: glue:GetJob on the pipeline's jobs
@@ -115,8 +122,7 @@ def test_a_role_session_outlives_an_emulator_restart(enforcing_endpoint):
     """As AWS's sessions do: a Glue run or an Airflow task holding one keeps working after the
     emulator restarts (MiniStack alone forgets them)."""
     cfg = enforcing_endpoint
-    template = iam_roles.load_template()
-    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+    give_roles(cfg, iam_roles.load_template())
     credentials = session(cfg, emulator.LOCAL_ROLE_NAMES["TriggerDagRole"])
     ministack = local_stack.component(cfg, "ministack")
     local_stack.stop([ministack], cfg)
@@ -136,15 +142,10 @@ def test_a_missing_object_is_404_only_to_a_role_allowed_to_list_the_bucket(enfor
     ListBucket check is recorded for ``scripts/iam-check``."""
     cfg = enforcing_endpoint
     template = iam_roles.load_template()
-    context = iam_roles.local_context(SETTINGS, template)
     archive = str(SETTINGS["archive_bucket"])
     cfg.client("s3").create_bucket(Bucket=archive)
-    glue_role = emulator.LOCAL_ROLE_NAMES["GlueJobRole"]
-    iam = cfg.client("iam")
-    iam_roles.ensure_roles(iam, without(template, "GlueJobRole", "s3:ListBucket"), context)
-    as_glue = boto3.client(
-        "s3", endpoint_url=cfg.endpoint, region_name=cfg.region, **session(cfg, glue_role)
-    )
+    give_roles(cfg, without(template, "GlueJobRole", "s3:ListBucket"))
+    as_glue = as_role(cfg, "GlueJobRole", "s3")
     with pytest.raises(ClientError) as refused:
         as_glue.head_object(Bucket=archive, Key="archive/missing.csv")
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
@@ -152,7 +153,7 @@ def test_a_missing_object_is_404_only_to_a_role_allowed_to_list_the_bucket(enfor
         as_glue.get_object(Bucket=archive, Key="archive/missing.csv")
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
 
-    iam_roles.ensure_roles(iam, template, context)  # the template as it is: ListBucket granted
+    give_roles(cfg, template)  # the template as it is: ListBucket granted
     assert aws.head(as_glue, archive, "archive/missing.csv") is None  # 404: not there
     with pytest.raises(as_glue.exceptions.NoSuchKey):
         as_glue.get_object(Bucket=archive, Key="archive/missing.csv")
@@ -172,20 +173,14 @@ def test_a_raw_version_deleted_before_validation_reads_as_gone_to_the_glue_role(
     """Validation reports a version no longer in raw (NoSuchVersion or 404) instead of failing
     its run: with the template's grants the Glue role gets that answer, not AccessDenied."""
     cfg = enforcing_endpoint
-    template = iam_roles.load_template()
-    iam_roles.ensure_roles(cfg.client("iam"), template, iam_roles.local_context(SETTINGS, template))
+    give_roles(cfg, iam_roles.load_template())
     raw = str(SETTINGS["raw_data_bucket"])
     s3 = cfg.client("s3")
     s3.create_bucket(Bucket=raw)
     s3.put_bucket_versioning(Bucket=raw, VersioningConfiguration={"Status": "Enabled"})
     version = s3.put_object(Bucket=raw, Key="streams/gone.csv", Body=b"a\n")["VersionId"]
     s3.delete_object(Bucket=raw, Key="streams/gone.csv", VersionId=version)
-    as_glue = boto3.client(
-        "s3",
-        endpoint_url=cfg.endpoint,
-        region_name=cfg.region,
-        **session(cfg, emulator.LOCAL_ROLE_NAMES["GlueJobRole"]),
-    )
+    as_glue = as_role(cfg, "GlueJobRole", "s3")
     with pytest.raises(ClientError) as gone:
         as_glue.get_object(Bucket=raw, Key="streams/gone.csv", VersionId=version)
     assert gone.value.response["Error"]["Code"] in ("NoSuchKey", "NoSuchVersion", "404")
